@@ -1,0 +1,317 @@
+"""Pydantic models of the portfolio file: assets, markets and accounts.
+
+Units: every ``price`` of an asset is USD per unit; a market's ``mark_price`` and a position's
+``entry_price`` and ``unrealized_funding`` are in units of the market's settle asset; ``_frac``
+fields are fractions (0.05 = 5 %); ``_usd`` fields are USD.
+
+Field-level checks live here (pydantic); checks that need the whole book (a position naming an
+unknown market, duplicate account ids, isolated allocations larger than the balance) live in
+:meth:`Book._check_references` and raise :class:`~crossmargin.errors.InputError` naming the
+dotted field path.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from crossmargin.errors import FieldValueError, InputError, UnknownNameError
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+PositivePrice = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+LiabilityWeight = Annotated[float, Field(ge=1, allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CollateralTier(_Model):
+    """Collateral value above ``above_usd`` counts at ``factor`` x the asset weight.
+
+    Progressive (marginal) like a tax bracket, as Binance's tiered collateral ratio.
+    """
+
+    above_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    factor: Fraction
+
+
+class Asset(_Model):
+    """A token that can be deposited (collateral) or borrowed (liability)."""
+
+    price: PositivePrice = Field(description="Oracle price, USD per unit.")
+    init_asset_weight: Fraction
+    maint_asset_weight: Fraction
+    init_liab_weight: LiabilityWeight
+    maint_liab_weight: LiabilityWeight
+    collateral_tiers: list[CollateralTier] = Field(
+        default_factory=list,
+        description="Progressive tiers: value above each threshold counts at a lower factor.",
+    )
+    imf_factor: NonNegativeFloat = Field(
+        0.0,
+        description="Drift-v2 size premium: asset weight min(w, 1.1/(1+imf*sqrt(qty))), "
+        "liability weight max(w, 0.8*w + imf*sqrt(qty)), qty in units of the asset.",
+    )
+
+    @model_validator(mode="after")
+    def _check_weights(self) -> Self:
+        if self.init_asset_weight > self.maint_asset_weight:
+            raise FieldValueError(
+                "init_asset_weight",
+                self.init_asset_weight,
+                f"must not exceed maint_asset_weight {self.maint_asset_weight}",
+            )
+        if self.init_liab_weight < self.maint_liab_weight:
+            raise FieldValueError(
+                "init_liab_weight",
+                self.init_liab_weight,
+                f"must not be below maint_liab_weight {self.maint_liab_weight}",
+            )
+        previous_above, previous_factor = 0.0, 1.0
+        for i, tier in enumerate(self.collateral_tiers):
+            if tier.above_usd <= previous_above:
+                raise FieldValueError(
+                    f"collateral_tiers[{i}].above_usd",
+                    tier.above_usd,
+                    "tier thresholds must be strictly increasing",
+                )
+            if tier.factor > previous_factor:
+                raise FieldValueError(
+                    f"collateral_tiers[{i}].factor",
+                    tier.factor,
+                    "tier factors must not increase with size",
+                )
+            previous_above, previous_factor = tier.above_usd, tier.factor
+        return self
+
+
+class MarginBracket(_Model):
+    """Notional bracket: from ``notional_floor_usd`` on, these margin fractions apply.
+
+    The maintenance (and initial) amount is derived so that the requirement is continuous at every
+    bracket edge (Binance: cum_n = floor_n * (rate_n - rate_{n-1}) + cum_{n-1}).
+    """
+
+    notional_floor_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    initial_margin_frac: Fraction
+    maint_margin_frac: Fraction
+
+
+class _MarketBase(_Model):
+    underlying: Name
+    settle_asset: Name = "USDC"
+    mark_price: PositivePrice | None = Field(
+        None,
+        description="Mark price in settle-asset units per unit of underlying; default: the "
+        "underlying's USD price divided by the settle asset's USD price.",
+    )
+    initial_margin_frac: Fraction
+    maint_margin_frac: Fraction
+    brackets: list[MarginBracket] = Field(default_factory=list)
+    imf_factor: NonNegativeFloat = Field(
+        0.0,
+        description="Drift-v2 size premium on the margin fraction: "
+        "max(f, 0.8*f + imf*sqrt(|qty|)), qty in units of the underlying.",
+    )
+    init_pnl_weight: Fraction = Field(1.0, description="Weight of positive unrealized PnL (init).")
+    maint_pnl_weight: Fraction = Field(
+        1.0, description="Weight of positive unrealized PnL (maint)."
+    )
+    pnl_imf_factor: NonNegativeFloat = Field(
+        0.0,
+        description="Drift-v2 discount of positive PnL: min(w, 1.1/(1+imf*sqrt(pnl_usd))).",
+    )
+
+    @model_validator(mode="after")
+    def _check_fracs(self) -> Self:
+        if self.initial_margin_frac < self.maint_margin_frac:
+            raise FieldValueError(
+                "initial_margin_frac",
+                self.initial_margin_frac,
+                f"must not be below maint_margin_frac {self.maint_margin_frac}",
+            )
+        if self.init_pnl_weight > self.maint_pnl_weight:
+            raise FieldValueError(
+                "init_pnl_weight",
+                self.init_pnl_weight,
+                f"must not exceed maint_pnl_weight {self.maint_pnl_weight}",
+            )
+        previous_floor = 0.0
+        previous_init, previous_maint = self.initial_margin_frac, self.maint_margin_frac
+        for i, bracket in enumerate(self.brackets):
+            where = f"brackets[{i}]"
+            if bracket.notional_floor_usd <= previous_floor:
+                raise FieldValueError(
+                    f"{where}.notional_floor_usd",
+                    bracket.notional_floor_usd,
+                    "bracket floors must be strictly increasing",
+                )
+            if bracket.maint_margin_frac < previous_maint:
+                raise FieldValueError(
+                    f"{where}.maint_margin_frac",
+                    bracket.maint_margin_frac,
+                    "margin fractions must not decrease with notional",
+                )
+            if bracket.initial_margin_frac < previous_init:
+                raise FieldValueError(
+                    f"{where}.initial_margin_frac",
+                    bracket.initial_margin_frac,
+                    "margin fractions must not decrease with notional",
+                )
+            if bracket.initial_margin_frac < bracket.maint_margin_frac:
+                raise FieldValueError(
+                    f"{where}.initial_margin_frac",
+                    bracket.initial_margin_frac,
+                    f"must not be below maint_margin_frac {bracket.maint_margin_frac}",
+                )
+            previous_floor = bracket.notional_floor_usd
+            previous_init, previous_maint = bracket.initial_margin_frac, bracket.maint_margin_frac
+        return self
+
+
+class PerpMarket(_MarketBase):
+    """A linear perpetual future: PnL = qty * (mark - entry) - funding, in the settle asset."""
+
+    kind: Literal["perp"] = "perp"
+
+
+class FutureMarket(_MarketBase):
+    """A linear dated future, margined like a perpetual until ``expiry``."""
+
+    kind: Literal["future"]
+    expiry: datetime
+
+
+class OptionMarket(_MarketBase):
+    """A European option on ``underlying``. Accepted by the schema; priced by the options module."""
+
+    kind: Literal["option"]
+    strike: PositivePrice
+    expiry: datetime
+    option_type: Literal["call", "put"]
+    initial_margin_frac: Fraction = 0.15
+    maint_margin_frac: Fraction = 0.1
+
+
+Market = Annotated[PerpMarket | FutureMarket | OptionMarket, Field(discriminator="kind")]
+
+
+class Position(_Model):
+    """A signed derivative position (qty > 0 long, < 0 short) in units of the underlying."""
+
+    market: Name
+    qty: FiniteFloat
+    entry_price: NonNegativeFloat = Field(description="Average entry, settle-asset units.")
+    unrealized_funding: FiniteFloat = Field(
+        0.0,
+        description="Funding owed by the account and not yet settled, settle-asset units "
+        "(negative: owed to the account). Subtracted from PnL.",
+    )
+    isolated_collateral: dict[Name, NonNegativeFloat] = Field(
+        default_factory=dict,
+        description="Isolated mode only: quantity of each asset of the account's balances "
+        "allocated to this position's margin bucket.",
+    )
+
+
+class Account(_Model):
+    """An account: one pool of balances and positions (cross) or one bucket per position."""
+
+    id: Name
+    mode: Literal["cross", "isolated"] = "cross"
+    balances: dict[Name, FiniteFloat] = Field(
+        default_factory=dict, description="Asset -> quantity; negative is a borrow."
+    )
+    positions: list[Position] = Field(default_factory=list)
+
+
+class Book(_Model):
+    """A portfolio file: the market (assets, markets) and the accounts to margin."""
+
+    as_of: datetime | None = Field(None, description="Valuation time (informational for now).")
+    pnl_convention: Literal["separate", "settle_netted"] = Field(
+        "separate",
+        description="'separate': positive PnL x PnL weight is an asset, margin and negative PnL "
+        "are liabilities. 'settle_netted' (Mango v4): each market's PnL minus margin, positive "
+        "part x PnL weight, is added to the settle-asset balance before that asset is weighted.",
+    )
+    assets: dict[Name, Asset] = Field(min_length=1)
+    markets: dict[Name, Market] = Field(default_factory=dict)
+    accounts: list[Account] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Self:
+        for symbol, market in self.markets.items():
+            for field in ("underlying", "settle_asset"):
+                name = getattr(market, field)
+                if name not in self.assets:
+                    raise UnknownNameError(
+                        f"markets.{symbol}.{field}", name, "unknown asset (not in 'assets')"
+                    )
+        seen_ids: set[str] = set()
+        for i, account in enumerate(self.accounts):
+            where = f"accounts[{i}]"
+            if account.id in seen_ids:
+                raise InputError(f"{where}.id", account.id, "duplicate account id")
+            seen_ids.add(account.id)
+            for asset in account.balances:
+                if asset not in self.assets:
+                    raise UnknownNameError(
+                        f"{where}.balances.{asset}", asset, "unknown asset (not in 'assets')"
+                    )
+            self._check_positions(where, account)
+        return self
+
+    def _check_positions(self, where: str, account: Account) -> None:
+        seen_markets: set[str] = set()
+        allocated: dict[str, float] = {}
+        for j, position in enumerate(account.positions):
+            at = f"{where}.positions[{j}]"
+            if position.market not in self.markets:
+                raise UnknownNameError(
+                    f"{at}.market", position.market, "unknown market (not in 'markets')"
+                )
+            if position.market in seen_markets:
+                raise InputError(
+                    f"{at}.market", position.market, "duplicate position in the same market"
+                )
+            seen_markets.add(position.market)
+            if position.isolated_collateral and account.mode != "isolated":
+                raise InputError(
+                    f"{at}.isolated_collateral",
+                    dict(position.isolated_collateral),
+                    f"only allowed in isolated mode (account mode is {account.mode!r})",
+                )
+            for asset, qty in position.isolated_collateral.items():
+                if asset not in self.assets:
+                    raise UnknownNameError(
+                        f"{at}.isolated_collateral.{asset}", asset, "unknown asset"
+                    )
+                allocated[asset] = allocated.get(asset, 0.0) + qty
+        for asset, qty in allocated.items():
+            held = account.balances.get(asset, 0.0)
+            if qty > max(held, 0.0) * (1.0 + 1e-12):
+                raise InputError(
+                    f"{where}.positions[].isolated_collateral.{asset}",
+                    qty,
+                    f"allocated more than the account's balance {held}",
+                )
+
+    def account(self, account_id: str) -> Account:
+        """The account with this id; :class:`UnknownNameError` if there is none."""
+        for account in self.accounts:
+            if account.id == account_id:
+                return account
+        raise UnknownNameError("account", account_id, "no account with this id")
+
+    def with_overrides(self, **changes: Any) -> Book:
+        """A validated copy with top-level fields replaced (e.g. ``accounts=[...]``)."""
+        data = self.model_dump()
+        data.update(changes)
+        return Book.model_validate(data)

@@ -1,0 +1,211 @@
+"""The ``crossmargin`` command line: a thin layer over :mod:`crossmargin.margin`.
+
+Any :class:`~crossmargin.errors.CrossmarginError` is printed as one line naming the field and the
+value, and the command exits with status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from crossmargin.book.io import demo_book_text, load_book, load_demo_book
+from crossmargin.book.schema import Book
+from crossmargin.errors import CrossmarginError, InputError
+from crossmargin.margin.arrays import Mode
+from crossmargin.margin.engine import MarginEngine, Trade
+from crossmargin.report import compare_table, liquidation_table, margin_table, print_what_if
+
+app = typer.Typer(
+    name="crossmargin",
+    help="Cross-collateralized margin for digital-asset derivatives.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# a pipe or CI log gets a readable width rather than rich's 80-column default
+console = Console() if Console().is_terminal else Console(width=132)
+
+FileArg = Annotated[Path, typer.Argument(help="Portfolio file (YAML or JSON).", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+ModeOpt = Annotated[
+    str | None,
+    typer.Option("--mode", help="Evaluate every account in this mode: cross or isolated."),
+]
+PriceOpt = Annotated[
+    list[str] | None,
+    typer.Option("--price", help="Override an asset's USD price, e.g. --price ETH=2500."),
+]
+
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def _one_line_errors(command: F) -> F:
+    """Print a :class:`CrossmarginError` as one line naming field and value; exit with 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except CrossmarginError as exc:
+            Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def _parse_mode(mode: str | None) -> Mode | None:
+    if mode is None:
+        return None
+    if mode not in ("cross", "isolated"):
+        raise InputError("--mode", mode, "must be 'cross' or 'isolated'")
+    return mode  # type: ignore[return-value]
+
+
+def _parse_pairs(option: str, pairs: list[str] | None) -> dict[str, float]:
+    parsed: dict[str, float] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise InputError(option, pair, "expected NAME=NUMBER")
+        try:
+            parsed[name] = float(value.rstrip("%")) / (100.0 if value.endswith("%") else 1.0)
+        except ValueError:
+            raise InputError(option, pair, "expected NAME=NUMBER") from None
+    return parsed
+
+
+def _margin_report(
+    book: Book, account: str | None, mode: str | None, prices: list[str] | None, as_json: bool
+) -> None:
+    engine = MarginEngine(book)
+    accounts = [book.account(account)] if account else None
+    reports = engine.margin(accounts, _parse_mode(mode), _parse_pairs("--price", prices))
+    if as_json:
+        _emit_json({"accounts": [r.to_dict() for r in reports]})
+    else:
+        console.print(margin_table(reports))
+        console.print(liquidation_table(reports))
+
+
+@app.command()
+@_one_line_errors
+def margin(
+    file: FileArg,
+    as_json: JsonOpt = False,
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    mode: ModeOpt = None,
+    price: PriceOpt = None,
+) -> None:
+    """Per account: equity, weighted assets and liabilities, health, liquidation prices."""
+    _margin_report(load_book(file), account, mode, price, as_json)
+
+
+@app.command()
+@_one_line_errors
+def compare(file: FileArg, as_json: JsonOpt = False) -> None:
+    """Collateral each account needs under isolated vs cross margin, and the capital cross frees."""
+    rows = MarginEngine(load_book(file)).compare()
+    if as_json:
+        _emit_json({"accounts": [r.to_dict() for r in rows]})
+    else:
+        console.print(compare_table(rows))
+
+
+@app.command("what-if")
+@_one_line_errors
+def what_if(
+    file: FileArg,
+    account: Annotated[str, typer.Option("--account", help="Account id.")],
+    trade: Annotated[
+        list[str] | None,
+        typer.Option("--trade", help="MARKET=QTY or MARKET=QTY@PRICE (signed qty)."),
+    ] = None,
+    withdraw: Annotated[
+        list[str] | None,
+        typer.Option("--withdraw", help="ASSET=QTY (negative: deposit)."),
+    ] = None,
+    price: PriceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """An account before and after a hypothetical trade, withdrawal or price move."""
+    trades = []
+    for spec in trade or []:
+        market, sep, rest = spec.partition("=")
+        qty_text, _, price_text = rest.partition("@")
+        try:
+            qty = float(qty_text)
+            fill = float(price_text) if price_text else None
+        except ValueError:
+            raise InputError("--trade", spec, "expected MARKET=QTY or MARKET=QTY@PRICE") from None
+        if not sep:
+            raise InputError("--trade", spec, "expected MARKET=QTY or MARKET=QTY@PRICE")
+        trades.append(Trade(market, qty, fill))
+    engine = MarginEngine(load_book(file))
+    result = engine.what_if(
+        account, trades, _parse_pairs("--withdraw", withdraw), _parse_pairs("--price", price)
+    )
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        print_what_if(console, result)
+
+
+@app.command()
+@_one_line_errors
+def schema() -> None:
+    """Print the JSON Schema of the portfolio file."""
+    _emit_json(Book.model_json_schema())
+
+
+@app.command()
+@_one_line_errors
+def demo(
+    as_json: JsonOpt = False,
+    show_book: Annotated[
+        bool, typer.Option("--show-book", help="Print the bundled book (YAML) and exit.")
+    ] = False,
+) -> None:
+    """Run margin and compare on the bundled example book (stables, BTC, ETH, SOL, AAVE, wstETH)."""
+    if show_book:
+        sys.stdout.write(demo_book_text())
+        return
+    book = load_demo_book()
+    engine = MarginEngine(book)
+    reports = engine.margin()
+    rows = engine.compare()
+    if as_json:
+        _emit_json(
+            {
+                "accounts": [r.to_dict() for r in reports],
+                "compare": [r.to_dict() for r in rows],
+            }
+        )
+        return
+    console.print(
+        f"[bold]crossmargin demo[/]: {len(book.assets)} assets, {len(book.markets)} markets, "
+        f"{len(book.accounts)} accounts (see the book with `crossmargin demo --show-book`)"
+    )
+    console.print(margin_table(reports, title="Margin (cross and isolated accounts)"))
+    console.print(liquidation_table(reports))
+    console.print(compare_table(rows))
+    liquidatable = [r.account_id for r in reports if r.liquidatable]
+    if liquidatable:
+        console.print(f"[bold red]Liquidatable now:[/] {', '.join(liquidatable)}")
+
+
+def main() -> None:
+    """Entry point of the ``crossmargin`` script."""
+    app()

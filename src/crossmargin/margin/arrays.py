@@ -1,0 +1,345 @@
+"""Struct-of-arrays form of a book: the input of the one risk kernel.
+
+Two parts, in the spirit of Mango v4's health cache:
+
+* :class:`MarketTables` - per-asset and per-market parameters (prices, weights, tiers, brackets),
+  compiled once per book;
+* :class:`PortfolioArrays` - one row per balance and one row per derivative position, each row
+  tagged with its *margin group*. A cross account is one group; an isolated account is one group
+  per position plus one for its unallocated balances. Rows are sorted by group and groups by
+  account, so an account is a contiguous slice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from crossmargin.book.schema import Account, Book, OptionMarket
+from crossmargin.errors import InputError, NotSupportedError, UnknownNameError
+from crossmargin.haircuts.weights import bracket_cums
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Mode = Literal["cross", "isolated"]
+
+#: Row index of the two margin levels in every ``[2, n]`` parameter array.
+INIT, MAINT = 0, 1
+LEVELS: dict[str, int] = {"init": INIT, "maint": MAINT}
+
+PNL_SEPARATE, PNL_SETTLE_NETTED = 0, 1
+
+
+@dataclass(frozen=True, eq=False)
+class MarketTables:
+    """Per-asset and per-market parameters, indexed by asset id and market id."""
+
+    asset_symbols: tuple[str, ...]
+    price_usd: FloatArray  # [n_assets] USD per unit
+    asset_weight: FloatArray  # [2, n_assets] init/maint
+    liab_weight: FloatArray  # [2, n_assets]
+    asset_imf: FloatArray  # [n_assets]
+    tier_above_usd: FloatArray  # [n_assets, max_tiers] padded with +inf
+    tier_factor: FloatArray  # [n_assets, max_tiers]
+    tier_count: IntArray  # [n_assets]
+
+    market_symbols: tuple[str, ...]
+    market_underlying: IntArray  # [n_markets] asset id
+    market_settle: IntArray  # [n_markets] asset id
+    market_basis: FloatArray  # [n_markets] mark_usd / underlying_usd at book prices
+    margin_frac: FloatArray  # [2, n_markets]
+    market_imf: FloatArray  # [n_markets]
+    bracket_floor_usd: FloatArray  # [n_markets, max_brackets]; column 0 is 0
+    bracket_frac: FloatArray  # [2, n_markets, max_brackets]
+    bracket_cum_usd: FloatArray  # [2, n_markets, max_brackets]
+    bracket_count: IntArray  # [n_markets]
+    pnl_weight: FloatArray  # [2, n_markets]
+    pnl_imf: FloatArray  # [n_markets]
+    market_is_option: npt.NDArray[np.bool_]  # [n_markets]
+    pnl_convention: int  # PNL_SEPARATE or PNL_SETTLE_NETTED
+
+    @property
+    def n_assets(self) -> int:
+        return len(self.asset_symbols)
+
+    @property
+    def n_markets(self) -> int:
+        return len(self.market_symbols)
+
+    def asset_id(self, symbol: str, field: str = "asset") -> int:
+        try:
+            return self.asset_symbols.index(symbol)
+        except ValueError:
+            raise UnknownNameError(field, symbol, "unknown asset") from None
+
+    def market_id(self, symbol: str, field: str = "market") -> int:
+        try:
+            return self.market_symbols.index(symbol)
+        except ValueError:
+            raise UnknownNameError(field, symbol, "unknown market") from None
+
+    def prices_with(self, overrides: dict[str, float] | None) -> FloatArray:
+        """Book prices with some assets' USD prices replaced (validated: finite and > 0)."""
+        prices = self.price_usd.copy()
+        for symbol, price in (overrides or {}).items():
+            value = float(price)
+            if not np.isfinite(value) or value <= 0.0:
+                raise InputError(f"prices.{symbol}", price, "price must be a finite number > 0")
+            prices[self.asset_id(symbol, f"prices.{symbol}")] = value
+        return prices
+
+
+@dataclass(frozen=True, eq=False)
+class PortfolioArrays:
+    """Rows of balances and positions of many accounts, grouped into margin groups."""
+
+    account_ids: tuple[str, ...]
+    account_mode: tuple[Mode, ...]
+    group_account: IntArray  # [n_groups] account index
+    group_position: IntArray  # [n_groups] position row of an isolated bucket, -1 otherwise
+    account_group_start: IntArray  # [n_accounts + 1] CSR offsets into groups
+
+    bal_group: IntArray  # [n_bal]
+    bal_asset: IntArray
+    bal_qty: FloatArray
+
+    pos_group: IntArray  # [n_pos]
+    pos_market: IntArray
+    pos_qty: FloatArray  # signed, units of the underlying
+    pos_entry: FloatArray  # settle-asset units
+    pos_funding: FloatArray  # settle-asset units owed by the account
+    pos_settle_row: IntArray  # balance row of (group, settle asset); -1 if none
+
+    @property
+    def n_accounts(self) -> int:
+        return len(self.account_ids)
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.group_account)
+
+    def account_index(self, account_id: str) -> int:
+        try:
+            return self.account_ids.index(account_id)
+        except ValueError:
+            raise UnknownNameError("account", account_id, "no account with this id") from None
+
+    def group_names(self, tables: MarketTables) -> list[str]:
+        """'cross', 'free' (an isolated account's unallocated balances) or the bucket's market."""
+        names: list[str] = []
+        for g in range(self.n_groups):
+            row = int(self.group_position[g])
+            if row >= 0:
+                names.append(tables.market_symbols[int(self.pos_market[row])])
+            else:
+                mode = self.account_mode[int(self.group_account[g])]
+                names.append("cross" if mode == "cross" else "free")
+        return names
+
+
+def compile_market(book: Book) -> MarketTables:
+    """Compile the assets and markets of a book into :class:`MarketTables`."""
+    symbols = tuple(book.assets)
+    assets = list(book.assets.values())
+    n_assets = len(assets)
+    max_tiers = max((len(a.collateral_tiers) for a in assets), default=0)
+    tier_above = np.full((n_assets, max(max_tiers, 1)), np.inf)
+    tier_factor = np.ones((n_assets, max(max_tiers, 1)))
+    for i, asset in enumerate(assets):
+        for k, tier in enumerate(asset.collateral_tiers):
+            tier_above[i, k] = tier.above_usd
+            tier_factor[i, k] = tier.factor
+    price = np.array([a.price for a in assets], dtype=np.float64)
+
+    market_symbols = tuple(book.markets)
+    markets = list(book.markets.values())
+    n_markets = len(markets)
+    underlying = np.array([symbols.index(m.underlying) for m in markets], dtype=np.int64)
+    settle = np.array([symbols.index(m.settle_asset) for m in markets], dtype=np.int64)
+    basis = np.ones(n_markets)
+    for j, market in enumerate(markets):
+        if market.mark_price is not None and not isinstance(market, OptionMarket):
+            # basis = mark in USD / index in USD; it keeps the mark-index ratio under price moves
+            basis[j] = market.mark_price * price[settle[j]] / price[underlying[j]]
+    max_brackets = 1 + max((len(m.brackets) for m in markets), default=0)
+    floors = np.full((n_markets, max_brackets), np.inf)
+    fracs = np.zeros((2, n_markets, max_brackets))
+    cums = np.zeros((2, n_markets, max_brackets))
+    counts = np.ones(n_markets, dtype=np.int64)
+    for j, market in enumerate(markets):
+        row_floor = [0.0] + [b.notional_floor_usd for b in market.brackets]
+        row_init = [market.initial_margin_frac] + [b.initial_margin_frac for b in market.brackets]
+        row_maint = [market.maint_margin_frac] + [b.maint_margin_frac for b in market.brackets]
+        n = len(row_floor)
+        counts[j] = n
+        floors[j, :n] = row_floor
+        fracs[INIT, j, :n] = row_init
+        fracs[MAINT, j, :n] = row_maint
+        cums[INIT, j, :n] = bracket_cums(row_floor, row_init)
+        cums[MAINT, j, :n] = bracket_cums(row_floor, row_maint)
+
+    def level_pair(values: Iterable[tuple[float, float]]) -> FloatArray:
+        array = np.array(list(values), dtype=np.float64).reshape(-1, 2)
+        return np.ascontiguousarray(array.T)
+
+    return MarketTables(
+        asset_symbols=symbols,
+        price_usd=price,
+        asset_weight=level_pair((a.init_asset_weight, a.maint_asset_weight) for a in assets),
+        liab_weight=level_pair((a.init_liab_weight, a.maint_liab_weight) for a in assets),
+        asset_imf=np.array([a.imf_factor for a in assets], dtype=np.float64),
+        tier_above_usd=tier_above,
+        tier_factor=tier_factor,
+        tier_count=np.array([len(a.collateral_tiers) for a in assets], dtype=np.int64),
+        market_symbols=market_symbols,
+        market_underlying=underlying,
+        market_settle=settle,
+        market_basis=basis,
+        margin_frac=level_pair((m.initial_margin_frac, m.maint_margin_frac) for m in markets),
+        market_imf=np.array([m.imf_factor for m in markets], dtype=np.float64),
+        bracket_floor_usd=floors,
+        bracket_frac=fracs,
+        bracket_cum_usd=cums,
+        bracket_count=counts,
+        pnl_weight=level_pair((m.init_pnl_weight, m.maint_pnl_weight) for m in markets),
+        pnl_imf=np.array([m.pnl_imf_factor for m in markets], dtype=np.float64),
+        market_is_option=np.array([isinstance(m, OptionMarket) for m in markets], dtype=bool),
+        pnl_convention=PNL_SETTLE_NETTED
+        if book.pnl_convention == "settle_netted"
+        else PNL_SEPARATE,
+    )
+
+
+class _RowBuilder:
+    """Accumulates rows group by group; groups are numbered in the order they are opened."""
+
+    def __init__(self, tables: MarketTables) -> None:
+        self.tables = tables
+        self.group_account: list[int] = []
+        self.group_position: list[int] = []
+        self.bal: list[tuple[int, int, float]] = []
+        self.pos: list[tuple[int, int, float, float, float]] = []
+        self.pos_settle_row: list[int] = []
+
+    def open_group(self, account: int) -> int:
+        self.group_account.append(account)
+        self.group_position.append(-1)
+        return len(self.group_account) - 1
+
+    def add_balances(self, group: int, balances: dict[int, float]) -> None:
+        for asset in sorted(balances):
+            self.bal.append((group, asset, balances[asset]))
+
+    def add_position(
+        self, group: int, market: int, qty: float, entry: float, funding: float
+    ) -> None:
+        self.pos.append((group, market, qty, entry, funding))
+
+    def build(self, account_ids: Sequence[str], modes: Sequence[Mode]) -> PortfolioArrays:
+        tables = self.tables
+        bal = self.bal
+        settle_netted = tables.pnl_convention == PNL_SETTLE_NETTED
+        if settle_netted:
+            # every (group, settle asset) needs a balance row to receive netted PnL
+            present = {(g, a) for g, a, _ in bal}
+            for g, m, *_ in self.pos:
+                key = (g, int(tables.market_settle[m]))
+                if key not in present:
+                    present.add(key)
+                    bal.append((g, key[1], 0.0))
+        bal.sort(key=lambda row: (row[0], row[1]))
+        row_of = {(g, a): r for r, (g, a, _) in enumerate(bal)}
+        settle_rows = [
+            row_of.get((g, int(tables.market_settle[m])), -1) if settle_netted else -1
+            for g, m, *_ in self.pos
+        ]
+        n_accounts = len(account_ids)
+        group_account = np.array(self.group_account, dtype=np.int64)
+        starts = np.searchsorted(group_account, np.arange(n_accounts + 1)).astype(np.int64)
+        return PortfolioArrays(
+            account_ids=tuple(account_ids),
+            account_mode=tuple(modes),
+            group_account=group_account,
+            group_position=np.array(self.group_position, dtype=np.int64),
+            account_group_start=starts,
+            bal_group=np.array([r[0] for r in bal], dtype=np.int64),
+            bal_asset=np.array([r[1] for r in bal], dtype=np.int64),
+            bal_qty=np.array([r[2] for r in bal], dtype=np.float64),
+            pos_group=np.array([r[0] for r in self.pos], dtype=np.int64),
+            pos_market=np.array([r[1] for r in self.pos], dtype=np.int64),
+            pos_qty=np.array([r[2] for r in self.pos], dtype=np.float64),
+            pos_entry=np.array([r[3] for r in self.pos], dtype=np.float64),
+            pos_funding=np.array([r[4] for r in self.pos], dtype=np.float64),
+            pos_settle_row=np.array(settle_rows, dtype=np.int64),
+        )
+
+
+def compile_accounts(
+    tables: MarketTables,
+    accounts: Sequence[Account],
+    mode: Mode | None = None,
+    *,
+    use_allocations: bool = True,
+) -> PortfolioArrays:
+    """Compile accounts into :class:`PortfolioArrays`.
+
+    ``mode`` overrides each account's own mode. With ``use_allocations=False`` an isolated
+    account keeps all its balances in its free bucket and its position buckets start empty: the
+    view :meth:`crossmargin.margin.MarginEngine.compare` uses to price isolated margin.
+    """
+    builder = _RowBuilder(tables)
+    modes: list[Mode] = []
+    for a, account in enumerate(accounts):
+        account_mode: Mode = mode or account.mode
+        modes.append(account_mode)
+        balances = {
+            tables.asset_id(sym, f"accounts[{a}].balances.{sym}"): float(qty)
+            for sym, qty in account.balances.items()
+        }
+        markets = []
+        for j, position in enumerate(account.positions):
+            market = tables.market_id(position.market, f"accounts[{a}].positions[{j}].market")
+            if tables.market_is_option[market]:
+                raise NotSupportedError(
+                    f"accounts[{a}].positions[{j}]: option market {position.market!r} needs "
+                    "option pricing, which the cross/isolated kernel does not do yet"
+                )
+            markets.append(market)
+        if account_mode == "cross":
+            group = builder.open_group(a)
+            builder.add_balances(group, {k: v for k, v in balances.items() if v != 0.0})
+            for market, position in zip(markets, account.positions, strict=True):
+                builder.add_position(
+                    group, market, position.qty, position.entry_price, position.unrealized_funding
+                )
+            continue
+        free = dict(balances)
+        buckets: list[tuple[int, dict[int, float]]] = []
+        for market, position in zip(markets, account.positions, strict=True):
+            allocation: dict[int, float] = {}
+            if use_allocations:
+                for sym, qty in position.isolated_collateral.items():
+                    asset = tables.asset_id(sym)
+                    allocation[asset] = float(qty)
+                    free[asset] = free.get(asset, 0.0) - float(qty)
+            buckets.append((market, allocation))
+        group = builder.open_group(a)
+        builder.add_balances(group, {k: v for k, v in free.items() if v != 0.0})
+        for (market, allocation), position in zip(buckets, account.positions, strict=True):
+            group = builder.open_group(a)
+            builder.add_balances(group, {k: v for k, v in allocation.items() if v != 0.0})
+            builder.group_position[group] = len(builder.pos)
+            builder.add_position(
+                group, market, position.qty, position.entry_price, position.unrealized_funding
+            )
+    return builder.build([acc.id for acc in accounts], modes)
+
+
+def compile_book(book: Book, mode: Mode | None = None) -> tuple[MarketTables, PortfolioArrays]:
+    """Compile a whole book: market tables and the arrays of all its accounts."""
+    tables = compile_market(book)
+    return tables, compile_accounts(tables, book.accounts, mode)

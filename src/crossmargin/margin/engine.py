@@ -1,0 +1,586 @@
+"""Margin reports, what-if, liquidation prices and the capital-efficiency comparison.
+
+All numbers come from :func:`crossmargin.margin.kernel.health_kernel`; this module only compiles
+inputs, calls the kernel on whole batches and shapes the results. Tolerances: float64 throughout;
+liquidation prices are solved to a relative 1e-12 in price (exact at the first step where health
+is linear in the price).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from crossmargin.book.schema import Account, Book, Position
+from crossmargin.errors import InputError
+from crossmargin.margin.arrays import (
+    INIT,
+    MAINT,
+    FloatArray,
+    MarketTables,
+    Mode,
+    PortfolioArrays,
+    compile_accounts,
+    compile_market,
+)
+from crossmargin.margin.kernel import evaluate_groups
+
+#: Price multipliers searched for a sign change of maint health before refining the root:
+#: moves of 0.1 % to 100 % down and 0.1 % to 1,000,000x up, log-spaced.
+_DOWN_GRID = 1.0 - np.concatenate([np.logspace(-3, 0, 60)[:-1], [1.0]])
+_UP_GRID = 1.0 + np.logspace(-3, 6, 100)
+_ROOT_ITERATIONS = 100
+_ROOT_RTOL = 1e-12
+
+
+@dataclass(frozen=True)
+class LevelFigures:
+    """Weighted assets and liabilities at one margin level (init or maint), USD."""
+
+    weighted_assets_usd: float
+    weighted_liabilities_usd: float
+
+    @property
+    def health_usd(self) -> float:
+        """Health = weighted assets - weighted liabilities, USD."""
+        return self.weighted_assets_usd - self.weighted_liabilities_usd
+
+    @property
+    def health_ratio(self) -> float:
+        """Weighted assets / weighted liabilities; ``inf`` with no liabilities.
+
+        With Aave's liquidation thresholds as maint asset weights this is Aave's health factor.
+        """
+        if self.weighted_liabilities_usd <= 0.0:
+            return math.inf
+        return self.weighted_assets_usd / self.weighted_liabilities_usd
+
+    def to_dict(self) -> dict[str, float | None]:
+        ratio = self.health_ratio
+        return {
+            "health_usd": self.health_usd,
+            "weighted_assets_usd": self.weighted_assets_usd,
+            "weighted_liabilities_usd": self.weighted_liabilities_usd,
+            "health_ratio": None if math.isinf(ratio) else ratio,
+        }
+
+
+@dataclass(frozen=True)
+class LiquidationPrice:
+    """Prices of one asset at which maint health crosses zero, other prices fixed.
+
+    ``below_usd`` is the nearest such price under the current one, ``above_usd`` the nearest
+    above; ``None`` where health never crosses zero in that direction.
+    """
+
+    asset: str
+    price_usd: float
+    below_usd: float | None
+    above_usd: float | None
+
+    @property
+    def nearest_usd(self) -> float | None:
+        """The crossing closest to the current price (relative move), or ``None``."""
+        candidates = [p for p in (self.below_usd, self.above_usd) if p is not None]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda p: abs(math.log(max(p, 1e-300) / self.price_usd)))
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {
+            "price_usd": self.price_usd,
+            "below_usd": self.below_usd,
+            "above_usd": self.above_usd,
+            "nearest_usd": self.nearest_usd,
+        }
+
+
+@dataclass(frozen=True)
+class BucketMargin:
+    """Margin of one margin group: a cross account, or an isolated bucket."""
+
+    name: str
+    equity_usd: float
+    init: LevelFigures
+    maint: LevelFigures
+    liquidation_prices: dict[str, LiquidationPrice] = field(default_factory=dict)
+
+    @property
+    def liquidatable(self) -> bool:
+        """Liquidatable iff maint health < 0."""
+        return self.maint.health_usd < 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "equity_usd": self.equity_usd,
+            "init": self.init.to_dict(),
+            "maint": self.maint.to_dict(),
+            "liquidatable": self.liquidatable,
+            "liquidation_prices": {k: v.to_dict() for k, v in self.liquidation_prices.items()},
+        }
+
+
+@dataclass(frozen=True)
+class AccountMargin:
+    """Margin of one account; ``buckets`` has one entry (cross) or one per isolated bucket."""
+
+    account_id: str
+    mode: Mode
+    equity_usd: float
+    init: LevelFigures
+    maint: LevelFigures
+    liquidatable: bool
+    liquidation_prices: dict[str, LiquidationPrice]
+    buckets: tuple[BucketMargin, ...]
+
+    @property
+    def can_open_risk(self) -> bool:
+        """A withdrawal or new position is allowed iff init health >= 0 after it."""
+        return all(b.init.health_usd >= 0.0 for b in self.buckets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "mode": self.mode,
+            "equity_usd": self.equity_usd,
+            "init": self.init.to_dict(),
+            "maint": self.maint.to_dict(),
+            "liquidatable": self.liquidatable,
+            "liquidation_prices": {k: v.to_dict() for k, v in self.liquidation_prices.items()},
+            "buckets": [b.to_dict() for b in self.buckets] if self.mode == "isolated" else [],
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class MarginArrays:
+    """Kernel results for a batch: per group and reduced per account (USD)."""
+
+    tables: MarketTables
+    arrays: PortfolioArrays
+    price_usd: FloatArray
+    weighted_assets: FloatArray  # [2, n_groups] init/maint
+    weighted_liabs: FloatArray  # [2, n_groups]
+    equity: FloatArray  # [n_groups]
+
+    @property
+    def health(self) -> FloatArray:
+        """[2, n_groups] health, init and maint."""
+        return self.weighted_assets - self.weighted_liabs
+
+    def per_account(self, values: FloatArray) -> FloatArray:
+        """Sum a per-group array over each account's groups."""
+        sums: FloatArray = np.bincount(
+            self.arrays.group_account, weights=values, minlength=self.arrays.n_accounts
+        ).astype(np.float64)
+        return sums
+
+    @property
+    def account_liquidatable(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """An account is liquidatable iff any of its groups has maint health < 0."""
+        bad = (self.health[MAINT] < 0.0).astype(np.float64)
+        return self.per_account(bad) > 0.0
+
+
+def evaluate_arrays(
+    tables: MarketTables, arrays: PortfolioArrays, price_usd: FloatArray | None = None
+) -> MarginArrays:
+    """Run the kernel at both levels on a batch."""
+    prices = tables.price_usd if price_usd is None else price_usd
+    wa = np.empty((2, arrays.n_groups))
+    wl = np.empty((2, arrays.n_groups))
+    equity = np.zeros(arrays.n_groups)
+    for level in (INIT, MAINT):
+        wa[level], wl[level], equity = evaluate_groups(tables, arrays, level, prices)
+    return MarginArrays(tables, arrays, prices, wa, wl, equity)
+
+
+def liquidation_price_arrays(result: MarginArrays) -> tuple[FloatArray, FloatArray]:
+    """Per group and asset, the nearest prices below and above at which maint health is 0.
+
+    Returns ``(below, above)``, each ``[n_groups, n_assets]`` in USD, NaN where no crossing
+    exists in that direction (searched down to a price of 0 and up to 1,000,000x). The search
+    moves one asset's price for all groups at once: a log-spaced grid brackets the first sign
+    change, then Illinois regula falsi refines it (exact in one step where health is linear).
+    """
+    tables, arrays = result.tables, result.arrays
+    n_groups, n_assets = arrays.n_groups, tables.n_assets
+    below = np.full((n_groups, n_assets), np.nan)
+    above = np.full((n_groups, n_assets), np.nan)
+    if n_groups == 0:
+        return below, above
+    h0 = result.health[MAINT]
+    exposed = _exposure(tables, arrays)
+    for a in np.flatnonzero(exposed.any(axis=0)):
+        groups = exposed[:, a]
+
+        def health_at(mult: FloatArray, asset: int = int(a)) -> FloatArray:
+            wa, wl, _ = evaluate_groups(tables, arrays, MAINT, result.price_usd, asset, mult)
+            return wa - wl
+
+        for grid, out in ((_DOWN_GRID, below), (_UP_GRID, above)):
+            roots = _first_crossing(health_at, h0, grid, groups)
+            out[:, a] = roots * result.price_usd[a]
+    return below, above
+
+
+def _exposure(tables: MarketTables, arrays: PortfolioArrays) -> np.ndarray[Any, Any]:
+    """[n_groups, n_assets] bool: the group's health depends on the asset's price."""
+    exposed = np.zeros((arrays.n_groups, tables.n_assets), dtype=bool)
+    exposed[arrays.bal_group, arrays.bal_asset] = True
+    exposed[arrays.pos_group, tables.market_underlying[arrays.pos_market]] = True
+    exposed[arrays.pos_group, tables.market_settle[arrays.pos_market]] = True
+    return exposed
+
+
+def _first_crossing(
+    health_at: Any, h0: FloatArray, grid: FloatArray, groups: np.ndarray[Any, Any]
+) -> FloatArray:
+    """Multiplier of the first sign change of health along ``grid`` (NaN if none)."""
+    n = h0.shape[0]
+    start_negative = h0 < 0.0
+    lo = np.ones(n)
+    f_lo = h0.copy()
+    hi = np.full(n, np.nan)
+    f_hi = np.full(n, np.nan)
+    open_ = groups.copy()
+    for x in grid:
+        h = health_at(np.full(n, x))
+        crossed = open_ & ((h < 0.0) != start_negative)
+        hi[crossed], f_hi[crossed] = x, h[crossed]
+        open_ &= ~crossed
+        still = open_
+        lo[still], f_lo[still] = x, h[still]
+        if not open_.any():
+            break
+    found = ~np.isnan(hi)
+    root = np.full(n, np.nan)
+    if not found.any():
+        return root
+    # exact zero at a grid point or at the start
+    root[found & (f_hi == 0.0)] = hi[found & (f_hi == 0.0)]
+    active = found & (f_hi != 0.0)
+    side = np.zeros(n)  # Illinois: which end was kept last time (-1 lo, +1 hi)
+    for _ in range(_ROOT_ITERATIONS):
+        if not active.any():
+            break
+        denom = np.where(active, f_hi - f_lo, 1.0)
+        x_new = np.where(active, hi - f_hi * (hi - lo) / denom, 1.0)
+        f_new = health_at(x_new)
+        hit = active & (f_new == 0.0)
+        root[hit] = x_new[hit]
+        active &= ~hit
+        same_as_hi = active & ((f_new < 0.0) == (f_hi < 0.0))
+        same_as_lo = active & ~same_as_hi
+        # replace the end on the same side; halve the kept end's value if kept twice (Illinois)
+        f_lo = np.where(same_as_hi & (side == 1), f_lo * 0.5, f_lo)
+        f_hi = np.where(same_as_lo & (side == -1), f_hi * 0.5, f_hi)
+        hi = np.where(same_as_hi, x_new, hi)
+        f_hi = np.where(same_as_hi, f_new, f_hi)
+        lo = np.where(same_as_lo, x_new, lo)
+        f_lo = np.where(same_as_lo, f_new, f_lo)
+        side = np.where(same_as_hi, 1, np.where(same_as_lo, -1, side))
+        width = np.abs(hi - lo)
+        done = active & (width <= _ROOT_RTOL * np.maximum(np.abs(hi), np.abs(lo)))
+        root[done] = np.where(np.abs(f_lo) <= np.abs(f_hi), lo, hi)[done]
+        active &= ~done
+    # unconverged (not expected for piecewise-linear health): take the end nearest zero
+    root[active] = np.where(np.abs(f_lo) <= np.abs(f_hi), lo, hi)[active]
+    return root
+
+
+@dataclass(frozen=True)
+class Trade:
+    """A hypothetical trade of ``qty`` (signed) in ``market`` at ``price`` (default: the mark)."""
+
+    market: str
+    qty: float
+    price: float | None = None
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """An account before and after a hypothetical change."""
+
+    before: AccountMargin
+    after: AccountMargin
+
+    @property
+    def allowed(self) -> bool:
+        """Allowed iff init health >= 0 after the change (in every bucket)."""
+        return self.after.can_open_risk
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class CapitalComparison:
+    """Capital (USD at weight 1) an account must add to pass the init check, per margin mode."""
+
+    account_id: str
+    isolated_required_usd: float
+    cross_required_usd: float
+    collateral_usd: float
+
+    @property
+    def freed_usd(self) -> float:
+        """Capital that cross-collateralization frees: isolated - cross requirement."""
+        return self.isolated_required_usd - self.cross_required_usd
+
+    @property
+    def cross_to_isolated(self) -> float | None:
+        """Cross requirement / isolated requirement (``None`` when isolated needs nothing)."""
+        if self.isolated_required_usd <= 0.0:
+            return None
+        return self.cross_required_usd / self.isolated_required_usd
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "isolated_required_usd": self.isolated_required_usd,
+            "cross_required_usd": self.cross_required_usd,
+            "freed_usd": self.freed_usd,
+            "cross_to_isolated": self.cross_to_isolated,
+            "collateral_usd": self.collateral_usd,
+        }
+
+
+class MarginEngine:
+    """Compiles a book's market once; evaluates accounts, what-ifs and comparisons."""
+
+    def __init__(self, book: Book) -> None:
+        self.book = book
+        self.tables = compile_market(book)
+
+    def evaluate(
+        self,
+        accounts: Sequence[Account] | None = None,
+        mode: Mode | None = None,
+        prices: Mapping[str, float] | None = None,
+    ) -> MarginArrays:
+        """Kernel results for a batch of accounts (default: all accounts of the book)."""
+        chosen = self.book.accounts if accounts is None else accounts
+        arrays = compile_accounts(self.tables, chosen, mode)
+        return evaluate_arrays(self.tables, arrays, self.tables.prices_with(dict(prices or {})))
+
+    def margin(
+        self,
+        accounts: Sequence[Account] | None = None,
+        mode: Mode | None = None,
+        prices: Mapping[str, float] | None = None,
+        with_liquidation_prices: bool = True,
+    ) -> list[AccountMargin]:
+        """Per-account margin report (see :class:`AccountMargin`)."""
+        result = self.evaluate(accounts, mode, prices)
+        return account_margins(result, with_liquidation_prices)
+
+    def account_margin(
+        self,
+        account_id: str,
+        mode: Mode | None = None,
+        prices: Mapping[str, float] | None = None,
+    ) -> AccountMargin:
+        """One account's report: a batch of one through the same kernel."""
+        return self.margin([self.book.account(account_id)], mode, prices)[0]
+
+    def what_if(
+        self,
+        account_id: str,
+        trades: Sequence[Trade] = (),
+        withdrawals: Mapping[str, float] | None = None,
+        prices: Mapping[str, float] | None = None,
+    ) -> WhatIf:
+        """Evaluate a hypothetical trade, withdrawal (negative: deposit) or price move.
+
+        Only the one account is rebuilt; the book is not copied. Trades update the average entry
+        price and realize PnL into the settle-asset balance when they reduce a position.
+        """
+        account = self.book.account(account_id)
+        before = self.margin([account])[0]
+        changed = apply_changes(self.book, account, trades, withdrawals or {})
+        after = self.margin([changed], prices=prices)[0]
+        return WhatIf(before, after)
+
+    def compare(self, accounts: Sequence[Account] | None = None) -> list[CapitalComparison]:
+        """Capital each account must add to pass the init check, isolated vs cross.
+
+        Cross: ``max(0, -H_init)`` of the whole account, every balance a collateral for every
+        position. Isolated: the wallet (all balances, no positions) and each position (alone,
+        no collateral) are separate buckets, and each bucket's deficit ``max(0, -H_b)`` must be
+        funded on its own; a bucket's surplus cannot fund another. Since
+        ``max(0, -sum H_b) <= sum max(0, -H_b)``, cross never needs more.
+        """
+        chosen = self.book.accounts if accounts is None else accounts
+        deficits = {}
+        for mode in ("cross", "isolated"):
+            arrays = compile_accounts(self.tables, chosen, mode, use_allocations=False)
+            result = evaluate_arrays(self.tables, arrays)
+            deficits[mode] = result.per_account(np.maximum(-result.health[INIT], 0.0))
+        prices = self.tables.price_usd
+        comparisons = []
+        for i, account in enumerate(chosen):
+            collateral = sum(
+                qty * float(prices[self.tables.asset_id(sym)])
+                for sym, qty in account.balances.items()
+                if qty > 0
+            )
+            comparisons.append(
+                CapitalComparison(
+                    account_id=account.id,
+                    isolated_required_usd=float(deficits["isolated"][i]),
+                    cross_required_usd=float(deficits["cross"][i]),
+                    collateral_usd=collateral,
+                )
+            )
+        return comparisons
+
+
+def account_margins(
+    result: MarginArrays, with_liquidation_prices: bool = True
+) -> list[AccountMargin]:
+    """Shape batch kernel results into one :class:`AccountMargin` per account."""
+    tables, arrays = result.tables, result.arrays
+    if with_liquidation_prices:
+        below, above = liquidation_price_arrays(result)
+    names = arrays.group_names(tables)
+    reports = []
+    for i, account_id in enumerate(arrays.account_ids):
+        start, stop = arrays.account_group_start[i], arrays.account_group_start[i + 1]
+        buckets = []
+        for g in range(int(start), int(stop)):
+            prices: dict[str, LiquidationPrice] = {}
+            if with_liquidation_prices:
+                prices = _liquidation_prices_of(tables, result.price_usd, below[g], above[g])
+            buckets.append(
+                BucketMargin(
+                    name=names[g],
+                    equity_usd=float(result.equity[g]),
+                    init=_level(result, INIT, slice(g, g + 1)),
+                    maint=_level(result, MAINT, slice(g, g + 1)),
+                    liquidation_prices=prices,
+                )
+            )
+        account_prices: dict[str, LiquidationPrice] = {}
+        if with_liquidation_prices:
+            account_prices = _liquidation_prices_of(
+                tables,
+                result.price_usd,
+                np.nanmax(below[start:stop], axis=0, initial=-np.inf),
+                np.nanmin(above[start:stop], axis=0, initial=np.inf),
+            )
+        reports.append(
+            AccountMargin(
+                account_id=account_id,
+                mode=arrays.account_mode[i],
+                equity_usd=float(result.equity[start:stop].sum()),
+                init=_level(result, INIT, slice(start, stop)),
+                maint=_level(result, MAINT, slice(start, stop)),
+                liquidatable=any(b.liquidatable for b in buckets),
+                liquidation_prices=account_prices,
+                buckets=tuple(buckets),
+            )
+        )
+    return reports
+
+
+def _level(result: MarginArrays, level: int, groups: slice) -> LevelFigures:
+    return LevelFigures(
+        weighted_assets_usd=float(result.weighted_assets[level, groups].sum()),
+        weighted_liabilities_usd=float(result.weighted_liabs[level, groups].sum()),
+    )
+
+
+def _liquidation_prices_of(
+    tables: MarketTables, prices: FloatArray, below: FloatArray, above: FloatArray
+) -> dict[str, LiquidationPrice]:
+    out = {}
+    for a, symbol in enumerate(tables.asset_symbols):
+        lo, hi = float(below[a]), float(above[a])
+        lo_ok, hi_ok = math.isfinite(lo), math.isfinite(hi)
+        if lo_ok or hi_ok:
+            out[symbol] = LiquidationPrice(
+                asset=symbol,
+                price_usd=float(prices[a]),
+                below_usd=lo if lo_ok else None,
+                above_usd=hi if hi_ok else None,
+            )
+    return out
+
+
+def apply_changes(
+    book: Book,
+    account: Account,
+    trades: Sequence[Trade],
+    withdrawals: Mapping[str, float],
+) -> Account:
+    """A validated copy of ``account`` with trades and withdrawals applied (book untouched)."""
+    balances = dict(account.balances)
+    for asset, qty in withdrawals.items():
+        if asset not in book.assets:
+            raise InputError(f"withdrawals.{asset}", asset, "unknown asset")
+        if not math.isfinite(qty):
+            raise InputError(f"withdrawals.{asset}", qty, "quantity must be finite")
+        balances[asset] = balances.get(asset, 0.0) - qty
+    positions = {p.market: p for p in account.positions}
+    for trade in trades:
+        market = book.markets.get(trade.market)
+        if market is None:
+            raise InputError("trade.market", trade.market, "unknown market")
+        if not math.isfinite(trade.qty):
+            raise InputError("trade.qty", trade.qty, "quantity must be finite")
+        price = trade.price if trade.price is not None else _mark_price(book, trade.market)
+        if not math.isfinite(price) or price <= 0:
+            raise InputError("trade.price", price, "price must be a finite number > 0")
+        old = positions.get(trade.market)
+        qty, entry = (old.qty, old.entry_price) if old else (0.0, 0.0)
+        new_qty, new_entry, realized = _trade_position(qty, entry, trade.qty, price)
+        if realized:
+            settle = market.settle_asset
+            balances[settle] = balances.get(settle, 0.0) + realized
+        base = old or Position(market=trade.market, qty=0.0, entry_price=price)
+        positions[trade.market] = base.model_copy(update={"qty": new_qty, "entry_price": new_entry})
+    return Account.model_validate(
+        {
+            "id": account.id,
+            "mode": account.mode,
+            "balances": balances,
+            "positions": [p.model_dump() for p in positions.values()],
+        }
+    )
+
+
+def _mark_price(book: Book, market_symbol: str) -> float:
+    market = book.markets[market_symbol]
+    if market.mark_price is not None:
+        return market.mark_price
+    return book.assets[market.underlying].price / book.assets[market.settle_asset].price
+
+
+def _trade_position(
+    qty: float, entry: float, trade_qty: float, price: float
+) -> tuple[float, float, float]:
+    """New (qty, entry) and realized PnL (settle units) after trading ``trade_qty`` at ``price``.
+
+    Increasing a position averages the entry; reducing realizes ``closed * (price - entry)``;
+    flipping closes the old side and opens the rest at ``price``.
+    """
+    new_qty = qty + trade_qty
+    if qty == 0.0 or (qty > 0) == (trade_qty > 0):
+        new_entry = (qty * entry + trade_qty * price) / new_qty if new_qty != 0.0 else 0.0
+        return new_qty, new_entry, 0.0
+    closed = -trade_qty if abs(trade_qty) <= abs(qty) else qty  # signed like qty
+    realized = closed * (price - entry)
+    if new_qty == 0.0:
+        return 0.0, 0.0, realized
+    if (new_qty > 0) == (qty > 0):
+        return new_qty, entry, realized
+    return new_qty, price, realized

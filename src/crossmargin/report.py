@@ -1,0 +1,160 @@
+"""Rich rendering of margin reports for the terminal."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from crossmargin.margin.engine import (
+    AccountMargin,
+    BucketMargin,
+    CapitalComparison,
+    LevelFigures,
+    LiquidationPrice,
+    WhatIf,
+)
+
+
+def usd(value: float | None) -> str:
+    """Format USD with thousands separators; '-' for missing, '∞' for infinite."""
+    if value is None:
+        return "-"
+    if math.isinf(value):
+        return "∞"
+    return f"{value:,.2f}"
+
+
+def price(value: float | None) -> str:
+    if value is None:
+        return "-"
+    digits = 2 if abs(value) >= 100 else 4 if abs(value) >= 1 else 6
+    return f"{value:,.{digits}f}"
+
+
+def ratio(value: float) -> str:
+    return "∞" if math.isinf(value) else f"{value:.3f}"
+
+
+def _health(level: LevelFigures) -> Text:
+    style = "red" if level.health_usd < 0 else "green"
+    return Text(usd(level.health_usd), style=style)
+
+
+def margin_table(reports: Sequence[AccountMargin], title: str = "Margin") -> Table:
+    """One row per account (and per isolated bucket): equity, health at both levels, status."""
+    table = Table(title=title, header_style="bold")
+    table.add_column("account / bucket")
+    table.add_column("equity $", justify="right")
+    table.add_column("init health $", justify="right")
+    table.add_column("maint WA $", justify="right")
+    table.add_column("maint WL $", justify="right")
+    table.add_column("maint health $", justify="right")
+    table.add_column("ratio", justify="right")
+    table.add_column("status")
+    for report in reports:
+        label = report.account_id + (" (isolated)" if report.mode == "isolated" else "")
+        rows: list[tuple[str, AccountMargin | BucketMargin]] = [(label, report)]
+        if report.mode == "isolated":
+            rows += [(f"  └ {b.name}", b) for b in report.buckets]
+        for name, figures in rows:
+            table.add_row(
+                name,
+                usd(figures.equity_usd),
+                _health(figures.init),
+                usd(figures.maint.weighted_assets_usd),
+                usd(figures.maint.weighted_liabilities_usd),
+                _health(figures.maint),
+                ratio(figures.maint.health_ratio),
+                _status(figures.init, figures.maint),
+            )
+    return table
+
+
+def _status(init: LevelFigures, maint: LevelFigures) -> Text:
+    if maint.health_usd < 0:
+        return Text("LIQUIDATABLE", style="bold red")
+    if init.health_usd < 0:
+        return Text("reduce only", style="yellow")
+    return Text("ok", style="green")
+
+
+def liquidation_table(reports: Sequence[AccountMargin]) -> Table:
+    """Per account (and isolated bucket) and asset: prices where maint health reaches zero."""
+    table = Table(title="Liquidation prices (maint health = 0, other prices fixed)")
+    table.add_column("account / bucket")
+    table.add_column("asset")
+    table.add_column("price $", justify="right")
+    table.add_column("liq. below $", justify="right")
+    table.add_column("liq. above $", justify="right")
+    table.add_column("move to nearest", justify="right")
+    for report in reports:
+        groups: list[tuple[str, dict[str, LiquidationPrice]]] = [
+            (report.account_id, report.liquidation_prices)
+        ]
+        if report.mode == "isolated":
+            groups = [
+                (f"{report.account_id} └ {b.name}", b.liquidation_prices) for b in report.buckets
+            ]
+        for name, prices in groups:
+            for symbol, lp in prices.items():
+                nearest = lp.nearest_usd
+                move = "-" if nearest is None else f"{nearest / lp.price_usd - 1.0:+.1%}"
+                table.add_row(
+                    name,
+                    symbol,
+                    price(lp.price_usd),
+                    price(lp.below_usd),
+                    price(lp.above_usd),
+                    move,
+                )
+                name = ""
+    return table
+
+
+def compare_table(rows: Sequence[CapitalComparison]) -> Table:
+    """Collateral required under isolated vs cross margin, and what cross frees."""
+    table = Table(
+        title="Capital to add to pass the init check: isolated vs cross margin",
+        header_style="bold",
+    )
+    table.add_column("account")
+    table.add_column("collateral held $", justify="right")
+    table.add_column("isolated: add $", justify="right")
+    table.add_column("cross: add $", justify="right")
+    table.add_column("cross frees $", justify="right")
+    table.add_column("cross / isolated", justify="right")
+    total_iso = total_cross = 0.0
+    for row in rows:
+        total_iso += row.isolated_required_usd
+        total_cross += row.cross_required_usd
+        share = row.cross_to_isolated
+        table.add_row(
+            row.account_id,
+            usd(row.collateral_usd),
+            usd(row.isolated_required_usd),
+            usd(row.cross_required_usd),
+            Text(usd(row.freed_usd), style="green" if row.freed_usd > 0 else ""),
+            "-" if share is None else f"{share:.1%}",
+        )
+    if len(rows) > 1:
+        share_total = total_cross / total_iso if total_iso > 0 else None
+        table.add_row(
+            Text("total", style="bold"),
+            "",
+            usd(total_iso),
+            usd(total_cross),
+            usd(total_iso - total_cross),
+            "-" if share_total is None else f"{share_total:.1%}",
+        )
+    return table
+
+
+def print_what_if(console: Console, result: WhatIf) -> None:
+    console.print(margin_table([result.before], title="Before"))
+    console.print(margin_table([result.after], title="After"))
+    verdict = "[green]allowed[/]" if result.allowed else "[red]refused: init health < 0 after[/]"
+    console.print(f"Change {verdict}")

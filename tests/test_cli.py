@@ -1,0 +1,157 @@
+"""The command line: output shape, JSON contract, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from crossmargin.book.io import demo_book_text
+from crossmargin.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def book_file(tmp_path: Path) -> Path:
+    path = tmp_path / "book.yaml"
+    path.write_text(demo_book_text())
+    return path
+
+
+def test_demo_runs_end_to_end() -> None:
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    for text in ("basis-trader", "LIQUIDATABLE", "Liquidation prices", "cross frees"):
+        assert text in result.output
+
+
+def test_demo_json_and_show_book() -> None:
+    result = runner.invoke(app, ["demo", "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert {row["account_id"] for row in data["compare"]} == {
+        a["account_id"] for a in data["accounts"]
+    }
+    shown = runner.invoke(app, ["demo", "--show-book"])
+    assert shown.output == demo_book_text()
+
+
+def test_margin_json_contract(book_file: Path) -> None:
+    result = runner.invoke(app, ["margin", str(book_file), "--json"])
+    assert result.exit_code == 0, result.output
+    accounts = json.loads(result.output)["accounts"]
+    assert len(accounts) == 6
+    for account in accounts:
+        assert {"equity_usd", "init", "maint", "liquidatable", "liquidation_prices"} <= set(account)
+        for level in ("init", "maint"):
+            assert {
+                "health_usd",
+                "weighted_assets_usd",
+                "weighted_liabilities_usd",
+                "health_ratio",
+            } <= set(account[level])
+            figures = account[level]
+            assert figures["health_usd"] == pytest.approx(
+                figures["weighted_assets_usd"] - figures["weighted_liabilities_usd"]
+            )
+        assert account["liquidatable"] == (account["maint"]["health_usd"] < 0)
+    iso = next(a for a in accounts if a["mode"] == "isolated")
+    assert [b["name"] for b in iso["buckets"]] == ["free", "BTC-PERP", "ETH-PERP", "SOL-PERP"]
+
+
+def test_margin_one_account_with_price_and_mode(book_file: Path) -> None:
+    base = runner.invoke(app, ["margin", str(book_file), "--json", "--account", "eth-levered"])
+    moved = runner.invoke(
+        app,
+        ["margin", str(book_file), "--json", "--account", "eth-levered", "--price", "ETH=2400"],
+    )
+    before = json.loads(base.output)["accounts"]
+    after = json.loads(moved.output)["accounts"]
+    assert len(before) == len(after) == 1
+    assert after[0]["liquidatable"] and not before[0]["liquidatable"]
+    iso = runner.invoke(app, ["margin", str(book_file), "--json", "--mode", "isolated"])
+    assert all(a["mode"] == "isolated" for a in json.loads(iso.output)["accounts"])
+
+
+def test_compare_json(book_file: Path) -> None:
+    result = runner.invoke(app, ["compare", str(book_file), "--json"])
+    rows = json.loads(result.output)["accounts"]
+    for row in rows:
+        assert row["cross_required_usd"] <= row["isolated_required_usd"] + 1e-6
+        assert row["freed_usd"] == pytest.approx(
+            row["isolated_required_usd"] - row["cross_required_usd"]
+        )
+
+
+def test_what_if_command(book_file: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "what-if",
+            str(book_file),
+            "--account",
+            "basis-trader",
+            "--trade",
+            "BTC-PERP=10@91000",
+            "--withdraw",
+            "USDC=1000",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["allowed"] is True
+    assert data["after"]["equity_usd"] != data["before"]["equity_usd"]
+
+
+def test_schema_is_json_schema() -> None:
+    result = runner.invoke(app, ["schema"])
+    schema = json.loads(result.output)
+    assert {"assets", "markets", "accounts"} <= set(schema["properties"])
+    assert "Asset" in schema["$defs"] and "OptionMarket" in schema["$defs"]
+
+
+@pytest.mark.parametrize(
+    ("args", "text", "message"),
+    [
+        (["margin"], "assets:\n  X: {price: .nan}\n", "assets.X.price"),
+        (["margin"], "assets: [1\n", "not valid YAML or JSON"),
+        (["margin", "--account", "nobody"], None, "no account with this id"),
+        (["margin", "--price", "ETH=-3"], None, "prices.ETH"),
+        (["margin", "--price", "ETH"], None, "expected NAME=NUMBER"),
+        (["margin", "--mode", "portfolio"], None, "--mode"),
+        (["what-if", "--account", "sol-degen", "--trade", "XYZ=1"], None, "unknown market"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, book_file: Path, args: list[str], text: str | None, message: str
+) -> None:
+    path = book_file
+    if text is not None:
+        path = tmp_path / "bad.yaml"
+        path.write_text(text)
+    command, *options = args
+    result = runner.invoke(app, [command, str(path), *options])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert result.output.strip().count("\n") == 0  # one line
+
+
+def test_installed_script_exits_2_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"assets": {"ETH": {"price": -1}}}')
+    proc = subprocess.run(
+        [sys.executable, "-c", "from crossmargin.cli import main; main()", "margin", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "assets.ETH.price" in proc.stderr
+    assert "Traceback" not in proc.stderr

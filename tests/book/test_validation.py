@@ -214,7 +214,7 @@ def test_unknown_account_and_price_overrides() -> None:
     engine = MarginEngine(book_from_data(BASE))
     with pytest.raises(UnknownNameError, match="account: no account"):
         engine.account_margin("bob")
-    with pytest.raises(UnknownNameError, match="prices.DOGE"):
+    with pytest.raises(UnknownNameError, match=r"prices\.DOGE"):
         engine.margin(prices={"DOGE": 1.0})
     for bad in (float("nan"), 0.0, -1.0, float("inf")):
         with pytest.raises(InputError, match=r"prices\.ETH: price must be a finite number > 0"):

@@ -224,11 +224,11 @@ def test_what_if_price_move_and_bad_input() -> None:
     engine = MarginEngine(book_from_data(BOOK))
     crash = engine.what_if("alice", prices={"ETH": 500.0})  # below the 544.7 liquidation price
     assert crash.after.liquidatable and not crash.before.liquidatable
-    with pytest.raises(InputError, match="trade.market"):
+    with pytest.raises(InputError, match=r"trade\.market"):
         engine.what_if("alice", [Trade("DOGE-PERP", 1.0)])
-    with pytest.raises(InputError, match="trade.qty"):
+    with pytest.raises(InputError, match=r"trade\.qty"):
         engine.what_if("alice", [Trade("ETH-PERP", math.nan)])
-    with pytest.raises(InputError, match="withdrawals.ETH"):
+    with pytest.raises(InputError, match=r"withdrawals\.ETH"):
         engine.what_if("alice", withdrawals={"ETH": math.inf})
 
 

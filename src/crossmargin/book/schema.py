@@ -119,6 +119,16 @@ class _MarketBase(_Model):
         description="Drift-v2 size premium on the margin fraction: "
         "max(f, 0.8*f + imf*sqrt(|qty|)), qty in units of the underlying.",
     )
+    open_interest_usd: NonNegativeFloat = Field(
+        0.0, description="Current open interest of the market, USD (for OI scaling)."
+    )
+    oi_lower_cap_usd: NonNegativeFloat = Field(
+        0.0, description="dYdX v4 OIMF: open interest from which initial fractions rise."
+    )
+    oi_upper_cap_usd: NonNegativeFloat = Field(
+        0.0,
+        description="dYdX v4 OIMF: open interest at which initial fractions reach 1; 0 = off.",
+    )
     init_pnl_weight: Fraction = Field(1.0, description="Weight of positive unrealized PnL (init).")
     maint_pnl_weight: Fraction = Field(
         1.0, description="Weight of positive unrealized PnL (maint)."
@@ -141,6 +151,12 @@ class _MarketBase(_Model):
                 "init_pnl_weight",
                 self.init_pnl_weight,
                 f"must not exceed maint_pnl_weight {self.maint_pnl_weight}",
+            )
+        if 0.0 < self.oi_upper_cap_usd <= self.oi_lower_cap_usd:
+            raise FieldValueError(
+                "oi_upper_cap_usd",
+                self.oi_upper_cap_usd,
+                f"must exceed oi_lower_cap_usd {self.oi_lower_cap_usd} (or be 0: off)",
             )
         previous_floor = 0.0
         previous_init, previous_maint = self.initial_margin_frac, self.maint_margin_frac

@@ -3,6 +3,7 @@
 from crossmargin.haircuts.weights import (
     bracket_cums,
     bracket_requirement,
+    open_interest_scaled_frac,
     size_discounted_asset_weight,
     size_premium_liab_weight,
     tiered_value,
@@ -11,6 +12,7 @@ from crossmargin.haircuts.weights import (
 __all__ = [
     "bracket_cums",
     "bracket_requirement",
+    "open_interest_scaled_frac",
     "size_discounted_asset_weight",
     "size_premium_liab_weight",
     "tiered_value",

@@ -90,6 +90,22 @@ def bracket_requirement(
     return float(notional_usd * frac[k] - cum_usd[k])
 
 
+def open_interest_scaled_frac(
+    frac: float, open_interest_usd: float, lower_cap_usd: float, upper_cap_usd: float
+) -> float:
+    """Initial margin fraction raised linearly with open interest (dYdX v4 OIMF).
+
+    ``f + (1 - f) * clip((OI - lower) / (upper - lower), 0, 1)``; ``f`` when ``upper == 0``.
+    At ``OI >= upper`` the fraction is 1 (no leverage).
+    """
+    if upper_cap_usd <= 0.0 or open_interest_usd <= lower_cap_usd:
+        return frac
+    if open_interest_usd >= upper_cap_usd:
+        return 1.0
+    share = (open_interest_usd - lower_cap_usd) / (upper_cap_usd - lower_cap_usd)
+    return frac + (1.0 - frac) * share
+
+
 def bracket_cums(floor_usd: npt.ArrayLike, frac: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Maintenance amounts that make the bracketed requirement continuous at every edge.
 

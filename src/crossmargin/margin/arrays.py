@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from crossmargin.book.schema import Account, Book, OptionMarket
 from crossmargin.errors import InputError, NotSupportedError, UnknownNameError
-from crossmargin.haircuts.weights import bracket_cums
+from crossmargin.haircuts.weights import bracket_cums, open_interest_scaled_frac
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -172,7 +172,12 @@ def compile_market(book: Book) -> MarketTables:
     counts = np.ones(n_markets, dtype=np.int64)
     for j, market in enumerate(markets):
         row_floor = [0.0] + [b.notional_floor_usd for b in market.brackets]
-        row_init = [market.initial_margin_frac] + [b.initial_margin_frac for b in market.brackets]
+        row_init = [
+            open_interest_scaled_frac(
+                f, market.open_interest_usd, market.oi_lower_cap_usd, market.oi_upper_cap_usd
+            )
+            for f in [market.initial_margin_frac] + [b.initial_margin_frac for b in market.brackets]
+        ]
         row_maint = [market.maint_margin_frac] + [b.maint_margin_frac for b in market.brackets]
         n = len(row_floor)
         counts[j] = n
@@ -199,7 +204,7 @@ def compile_market(book: Book) -> MarketTables:
         market_underlying=underlying,
         market_settle=settle,
         market_basis=basis,
-        margin_frac=level_pair((m.initial_margin_frac, m.maint_margin_frac) for m in markets),
+        margin_frac=np.ascontiguousarray(fracs[:, :, 0]),
         market_imf=np.array([m.imf_factor for m in markets], dtype=np.float64),
         bracket_floor_usd=floors,
         bracket_frac=fracs,

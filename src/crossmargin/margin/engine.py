@@ -268,8 +268,13 @@ def _first_crossing(
     for _ in range(_ROOT_ITERATIONS):
         if not active.any():
             break
-        denom = np.where(active, f_hi - f_lo, 1.0)
-        x_new = np.where(active, hi - f_hi * (hi - lo) / denom, 1.0)
+        denom = f_hi - f_lo
+        safe = active & (denom != 0.0) & np.isfinite(denom)
+        secant = hi - f_hi * (hi - lo) / np.where(safe, denom, 1.0)
+        inside = safe & (secant > np.minimum(lo, hi)) & (secant < np.maximum(lo, hi))
+        # fall back to bisection where the secant step is undefined or leaves the bracket
+        x_new = np.where(inside, secant, 0.5 * (lo + hi))
+        x_new = np.where(active, x_new, 1.0)
         f_new = health_at(x_new)
         hit = active & (f_new == 0.0)
         root[hit] = x_new[hit]

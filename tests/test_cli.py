@@ -78,6 +78,23 @@ def test_margin_one_account_with_price_and_mode(book_file: Path) -> None:
     assert all(a["mode"] == "isolated" for a in json.loads(iso.output)["accounts"])
 
 
+def test_margin_explain(book_file: Path) -> None:
+    result = runner.invoke(
+        app, ["margin", str(book_file), "--json", "--account", "sol-degen", "--explain", "maint"]
+    )
+    data = json.loads(result.output)
+    rows = data["contributions"]["rows"]
+    assert {r["name"] for r in rows} == {"SOL", "USDT", "USDC", "SOL-PERP"}
+    total = sum(r["contribution_usd"] for r in rows)
+    assert total == pytest.approx(data["accounts"][0]["maint"]["health_usd"], rel=1e-12)
+    table = runner.invoke(
+        app, ["margin", str(book_file), "--account", "sol-degen", "--explain", "init"]
+    )
+    assert "contributions to init health" in table.output
+    bad = runner.invoke(app, ["margin", str(book_file), "--explain", "worst"])
+    assert bad.exit_code == 2 and "level" in bad.output
+
+
 def test_compare_json(book_file: Path) -> None:
     result = runner.invoke(app, ["compare", str(book_file), "--json"])
     rows = json.loads(result.output)["accounts"]

@@ -21,7 +21,13 @@ from crossmargin.book.schema import Book
 from crossmargin.errors import CrossmarginError, InputError
 from crossmargin.margin.arrays import Mode
 from crossmargin.margin.engine import MarginEngine, Trade
-from crossmargin.report import compare_table, liquidation_table, margin_table, print_what_if
+from crossmargin.report import (
+    compare_table,
+    explain_table,
+    liquidation_table,
+    margin_table,
+    print_what_if,
+)
 
 app = typer.Typer(
     name="crossmargin",
@@ -88,16 +94,28 @@ def _parse_pairs(option: str, pairs: list[str] | None) -> dict[str, float]:
 
 
 def _margin_report(
-    book: Book, account: str | None, mode: str | None, prices: list[str] | None, as_json: bool
+    book: Book,
+    account: str | None,
+    mode: str | None,
+    prices: list[str] | None,
+    as_json: bool,
+    explain: str | None,
 ) -> None:
     engine = MarginEngine(book)
     accounts = [book.account(account)] if account else None
-    reports = engine.margin(accounts, _parse_mode(mode), _parse_pairs("--price", prices))
+    parsed_mode, parsed_prices = _parse_mode(mode), _parse_pairs("--price", prices)
+    reports = engine.margin(accounts, parsed_mode, parsed_prices)
+    rows = engine.explain(accounts, explain, parsed_mode, parsed_prices) if explain else []
     if as_json:
-        _emit_json({"accounts": [r.to_dict() for r in reports]})
-    else:
-        console.print(margin_table(reports))
-        console.print(liquidation_table(reports))
+        data: dict[str, Any] = {"accounts": [r.to_dict() for r in reports]}
+        if explain:
+            data["contributions"] = {"level": explain, "rows": [c.to_dict() for c in rows]}
+        _emit_json(data)
+        return
+    console.print(margin_table(reports))
+    console.print(liquidation_table(reports))
+    if explain:
+        console.print(explain_table(rows, explain))
 
 
 @app.command()
@@ -108,9 +126,13 @@ def margin(
     account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
     mode: ModeOpt = None,
     price: PriceOpt = None,
+    explain: Annotated[
+        str | None,
+        typer.Option("--explain", help="Also show each row's contribution at init or maint."),
+    ] = None,
 ) -> None:
     """Per account: equity, weighted assets and liabilities, health, liquidation prices."""
-    _margin_report(load_book(file), account, mode, price, as_json)
+    _margin_report(load_book(file), account, mode, price, as_json, explain)
 
 
 @app.command()

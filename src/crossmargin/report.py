@@ -13,6 +13,7 @@ from crossmargin.margin.engine import (
     AccountMargin,
     BucketMargin,
     CapitalComparison,
+    Contribution,
     LevelFigures,
     LiquidationPrice,
     WhatIf,
@@ -112,6 +113,29 @@ def liquidation_table(reports: Sequence[AccountMargin]) -> Table:
                     move,
                 )
                 name = ""
+    return table
+
+
+def explain_table(rows: Sequence[Contribution], level: str) -> Table:
+    """Each balance's and position's contribution to health, largest first within a bucket."""
+    table = Table(title=f"Why: contributions to {level} health (USD)", header_style="bold")
+    table.add_column("account / bucket")
+    table.add_column("row")
+    table.add_column("qty", justify="right")
+    table.add_column("contribution $", justify="right")
+    last = None
+    ordered = sorted(rows, key=lambda c: (c.account_id, c.bucket, -abs(c.contribution_usd)))
+    for row in ordered:
+        key = (row.account_id, row.bucket)
+        label = f"{row.account_id} └ {row.bucket}" if key != last else ""
+        last = key
+        style = "red" if row.contribution_usd < 0 else "green"
+        table.add_row(
+            label,
+            f"{row.kind} {row.name}",
+            f"{row.qty:,.6g}",
+            Text(usd(row.contribution_usd), style=style),
+        )
     return table
 
 

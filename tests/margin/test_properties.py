@@ -151,3 +151,22 @@ def test_health_ratio_and_health_agree_in_sign(book: Book) -> None:
                 )
             else:
                 assert math.isinf(level.health_ratio)
+
+
+@PROPERTY_SETTINGS
+@given(book=books())
+def test_row_contributions_add_up_to_health(book: Book) -> None:
+    """The explanation comes from the kernel itself: its rows sum to the reported health."""
+    engine = MarginEngine(book)
+    reports = engine.margin(with_liquidation_prices=False)
+    netted = book.pnl_convention == "settle_netted"
+    for level in ("init", "maint"):
+        rows = engine.explain(level=level)
+        for report in reports:
+            total = sum(
+                c.contribution_usd
+                for c in rows
+                if c.account_id == report.account_id and not (netted and c.kind == "position")
+            )
+            health = getattr(report, level).health_usd
+            assert math.isclose(total, health, rel_tol=1e-9, abs_tol=1e-9 * _scale(book))

@@ -13,6 +13,7 @@ from crossmargin.margin.engine import (
     AccountMargin,
     BucketMargin,
     CapitalComparison,
+    Contribution,
     LevelFigures,
     LiquidationPrice,
     MarginArrays,
@@ -21,6 +22,7 @@ from crossmargin.margin.engine import (
     WhatIf,
     account_margins,
     evaluate_arrays,
+    explain_arrays,
     liquidation_price_arrays,
 )
 from crossmargin.margin.kernel import evaluate_groups, health_kernel
@@ -31,6 +33,7 @@ __all__ = [
     "AccountMargin",
     "BucketMargin",
     "CapitalComparison",
+    "Contribution",
     "LevelFigures",
     "LiquidationPrice",
     "MarginArrays",
@@ -45,6 +48,7 @@ __all__ = [
     "compile_market",
     "evaluate_arrays",
     "evaluate_groups",
+    "explain_arrays",
     "health_kernel",
     "liquidation_price_arrays",
 ]

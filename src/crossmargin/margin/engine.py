@@ -19,6 +19,7 @@ from crossmargin.book.schema import Account, Book, Position
 from crossmargin.errors import InputError
 from crossmargin.margin.arrays import (
     INIT,
+    LEVELS,
     MAINT,
     FloatArray,
     MarketTables,
@@ -299,6 +300,71 @@ def _first_crossing(
 
 
 @dataclass(frozen=True)
+class Contribution:
+    """One row's share of a bucket's health at one level, USD.
+
+    Balances: + weighted value of a deposit, - weighted value of a borrow. Positions: weighted PnL
+    minus margin requirement; under ``settle_netted`` the same amount already sits in the settle
+    asset's row (shown for information, not to be added again).
+    """
+
+    account_id: str
+    bucket: str
+    kind: str  # "balance" or "position"
+    name: str  # asset or market symbol
+    qty: float
+    contribution_usd: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "bucket": self.bucket,
+            "kind": self.kind,
+            "name": self.name,
+            "qty": self.qty,
+            "contribution_usd": self.contribution_usd,
+        }
+
+
+def explain_arrays(
+    tables: MarketTables, arrays: PortfolioArrays, level: int, price_usd: FloatArray | None = None
+) -> list[Contribution]:
+    """Per-row health contributions of a batch at one level (from the kernel itself)."""
+    bal_contrib = np.zeros(arrays.bal_qty.shape[0])
+    pos_contrib = np.zeros(arrays.pos_qty.shape[0])
+    evaluate_groups(
+        tables, arrays, level, price_usd, bal_contrib=bal_contrib, pos_contrib=pos_contrib
+    )
+    names = arrays.group_names(tables)
+    rows = []
+    for r in range(bal_contrib.shape[0]):
+        g = int(arrays.bal_group[r])
+        rows.append(
+            Contribution(
+                account_id=arrays.account_ids[int(arrays.group_account[g])],
+                bucket=names[g],
+                kind="balance",
+                name=tables.asset_symbols[int(arrays.bal_asset[r])],
+                qty=float(arrays.bal_qty[r]),
+                contribution_usd=float(bal_contrib[r]),
+            )
+        )
+    for r in range(pos_contrib.shape[0]):
+        g = int(arrays.pos_group[r])
+        rows.append(
+            Contribution(
+                account_id=arrays.account_ids[int(arrays.group_account[g])],
+                bucket=names[g],
+                kind="position",
+                name=tables.market_symbols[int(arrays.pos_market[r])],
+                qty=float(arrays.pos_qty[r]),
+                contribution_usd=float(pos_contrib[r]),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
 class Trade:
     """A hypothetical trade of ``qty`` (signed) in ``market`` at ``price`` (default: the mark)."""
 
@@ -396,6 +462,21 @@ class MarginEngine:
     ) -> AccountMargin:
         """One account's report: a batch of one through the same kernel."""
         return self.margin([self.book.account(account_id)], mode, prices)[0]
+
+    def explain(
+        self,
+        accounts: Sequence[Account] | None = None,
+        level: str = "maint",
+        mode: Mode | None = None,
+        prices: Mapping[str, float] | None = None,
+    ) -> list[Contribution]:
+        """Each balance's and position's contribution to health at ``level`` (init or maint)."""
+        if level not in LEVELS:
+            raise InputError("level", level, "must be 'init' or 'maint'")
+        chosen = self.book.accounts if accounts is None else accounts
+        arrays = compile_accounts(self.tables, chosen, mode)
+        prices_usd = self.tables.prices_with(dict(prices or {}))
+        return explain_arrays(self.tables, arrays, LEVELS[level], prices_usd)
 
     def what_if(
         self,

@@ -46,7 +46,7 @@ from crossmargin.margin.arrays import (
     PortfolioArrays,
 )
 
-NO_SHOCK = np.ones(0)
+NO_SHOCK = np.ones(0)  # also 'no output' for the optional row-contribution arrays
 
 
 @jit
@@ -115,12 +115,20 @@ def health_kernel(
     pos_funding: FloatArray,
     pos_settle_row: IntArray,
     n_groups: int,
+    bal_contrib: FloatArray,
+    pos_contrib: FloatArray,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Weighted assets, weighted liabilities and equity (all USD) per group, at one level.
 
     ``shock_asset >= 0`` multiplies that asset's price by ``shock_mult[group]`` for each group's
     rows (a different move per group: liquidation-price search); ``-1`` applies no shock.
+    When ``bal_contrib`` / ``pos_contrib`` have one slot per row (else length 0), each row's
+    health contribution is written there: a balance's weighted value (+ asset, - liability); a
+    position's weighted PnL minus its requirement ('separate'), or its netted contribution that
+    already sits in the settle-asset row ('settle_netted', informational).
     """
+    explain_bal = bal_contrib.shape[0] > 0
+    explain_pos = pos_contrib.shape[0] > 0
     weighted_assets = np.zeros(n_groups)
     weighted_liabs = np.zeros(n_groups)
     equity = np.zeros(n_groups)
@@ -162,18 +170,24 @@ def health_kernel(
                 contribution *= size_discounted_asset_weight(
                     pnl_weight[level, m], pnl_imf[m], contribution
                 )
+            if explain_pos:
+                pos_contrib[r] = contribution
             if settle_px > 0.0:
                 effective_qty[pos_settle_row[r]] += contribution / settle_px
             else:  # a worthless settle asset cannot carry PnL: count it directly
                 weighted_liabs[g] += max(-contribution, 0.0)
         else:
+            weighted_pnl = pnl_usd
             if pnl_usd > 0.0:
-                weighted_assets[g] += pnl_usd * size_discounted_asset_weight(
+                weighted_pnl *= size_discounted_asset_weight(
                     pnl_weight[level, m], pnl_imf[m], pnl_usd
                 )
+                weighted_assets[g] += weighted_pnl
             else:
                 weighted_liabs[g] -= pnl_usd
             weighted_liabs[g] += requirement
+            if explain_pos:
+                pos_contrib[r] = weighted_pnl - requirement
 
     for r in range(bal_qty.shape[0]):
         g = bal_group[r]
@@ -189,9 +203,13 @@ def health_kernel(
                 value = tiered_value(value, tier_above_usd[a], tier_factor[a], tier_count[a])
             weight = size_discounted_asset_weight(asset_weight[level, a], asset_imf[a], qty)
             weighted_assets[g] += value * weight
+            if explain_bal:
+                bal_contrib[r] = value * weight
         elif qty < 0.0:
             weight = size_premium_liab_weight(liab_weight[level, a], asset_imf[a], qty)
             weighted_liabs[g] -= qty * px * weight
+            if explain_bal:
+                bal_contrib[r] = qty * px * weight
     return weighted_assets, weighted_liabs, equity
 
 
@@ -202,8 +220,13 @@ def evaluate_groups(
     price_usd: FloatArray | None = None,
     shock_asset: int = -1,
     shock_mult: npt.NDArray[np.float64] = NO_SHOCK,
+    bal_contrib: FloatArray = NO_SHOCK,
+    pos_contrib: FloatArray = NO_SHOCK,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Run :func:`health_kernel` on compiled tables and arrays (prices default to the book's)."""
+    """Run :func:`health_kernel` on compiled tables and arrays (prices default to the book's).
+
+    Pass ``bal_contrib`` / ``pos_contrib`` of one slot per row to receive row contributions.
+    """
     prices = tables.price_usd if price_usd is None else price_usd
     return health_kernel(
         level,
@@ -238,4 +261,6 @@ def evaluate_groups(
         arrays.pos_funding,
         arrays.pos_settle_row,
         arrays.n_groups,
+        bal_contrib,
+        pos_contrib,
     )

@@ -17,3 +17,15 @@ def jit(func: F) -> F:
     which the batch-equals-single tests rely on.
     """
     return cast(F, numba.njit(cache=True, nogil=True)(func))
+
+
+def jit_no_refcount(func: F) -> F:
+    """Like :func:`jit`, for allocation-free helpers that take arrays and run once per row.
+
+    Compiled without numba's reference-counting runtime (``_nrt=False``): a call into a normal
+    jitted function increments and decrements the count of each array argument (atomic
+    operations), which made these helpers the cost of the whole kernel loop (4x measured).
+    The helper must therefore never allocate.
+    """
+    options: dict[str, Any] = {"cache": True, "nogil": True, "_nrt": False}
+    return cast(F, numba.njit(**options)(func))

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from crossmargin._numba import jit
+from crossmargin._numba import jit, jit_no_refcount
 
 #: Drift v2's size-discount numerator: asset weight = min(w, 1.1 / (1 + imf * sqrt(size))).
 SIZE_DISCOUNT_NUMERATOR = 1.1
@@ -44,50 +44,86 @@ def size_premium_liab_weight(weight: float, imf_factor: float, size: float) -> f
     return max(weight, premium)
 
 
-@jit
-def tiered_value(
+@jit_no_refcount
+def tiered_value_row(
     value_usd: float,
     tier_above_usd: npt.NDArray[np.float64],
     tier_factor: npt.NDArray[np.float64],
+    row: int,
     n_tiers: int,
 ) -> float:
     """Collateral value after progressive tiers (Binance tiered collateral ratio).
 
     Value up to the first threshold counts fully; value between threshold k and k+1 counts at
-    ``tier_factor[k]``: ``sum_k factor_k * (min(V, above_{k+1}) - above_k)^+``.
+    ``tier_factor[row, k]``: ``sum_k factor_k * (min(V, above_{k+1}) - above_k)^+``. The tables
+    are 2-D (one row per asset) so the kernel indexes them without creating array views.
     """
     counted = 0.0
     edge = 0.0
     factor = 1.0
     for k in range(n_tiers):
-        next_edge = tier_above_usd[k]
+        next_edge = tier_above_usd[row, k]
         if value_usd <= next_edge:
             break
         counted += (next_edge - edge) * factor
         edge = next_edge
-        factor = tier_factor[k]
+        factor = tier_factor[row, k]
     return counted + (value_usd - edge) * factor
 
 
-@jit
-def bracket_requirement(
+def tiered_value(
+    value_usd: float, tier_above_usd: npt.ArrayLike, tier_factor: npt.ArrayLike, n_tiers: int
+) -> float:
+    """:func:`tiered_value_row` for one asset's 1-D tier arrays."""
+    above = np.asarray(tier_above_usd, dtype=np.float64).reshape(1, -1)
+    factor = np.asarray(tier_factor, dtype=np.float64).reshape(1, -1)
+    return float(tiered_value_row(float(value_usd), above, factor, 0, int(n_tiers)))
+
+
+@jit_no_refcount
+def bracket_requirement_row(
     notional_usd: float,
     floor_usd: npt.NDArray[np.float64],
     frac: npt.NDArray[np.float64],
     cum_usd: npt.NDArray[np.float64],
+    level: int,
+    row: int,
     n_brackets: int,
 ) -> float:
     """Margin requirement with notional brackets: ``N * frac_k - cum_k`` for the bracket k of N.
 
-    ``floor_usd[0] == 0`` holds the base fraction; ``cum_usd`` comes from :func:`bracket_cums`.
+    ``floor_usd[row, 0] == 0`` holds the base fraction; ``frac`` and ``cum_usd`` are indexed
+    ``[level, row, k]`` (``cum`` from :func:`bracket_cums`). Whole tables plus indices, rather
+    than per-row slices, keep the kernel free of array views (each costs reference counting).
     """
     k: int = 0
     for j in range(1, n_brackets):
-        if notional_usd >= floor_usd[j]:
+        if notional_usd >= floor_usd[row, j]:
             k = j
         else:
             break
-    return float(notional_usd * frac[k] - cum_usd[k])
+    return float(notional_usd * frac[level, row, k] - cum_usd[level, row, k])
+
+
+def bracket_requirement(
+    notional_usd: float,
+    floor_usd: npt.ArrayLike,
+    frac: npt.ArrayLike,
+    cum_usd: npt.ArrayLike,
+    n_brackets: int,
+) -> float:
+    """:func:`bracket_requirement_row` for one market's 1-D bracket arrays."""
+    return float(
+        bracket_requirement_row(
+            float(notional_usd),
+            np.asarray(floor_usd, dtype=np.float64).reshape(1, -1),
+            np.asarray(frac, dtype=np.float64).reshape(1, 1, -1),
+            np.asarray(cum_usd, dtype=np.float64).reshape(1, 1, -1),
+            0,
+            0,
+            int(n_brackets),
+        )
+    )
 
 
 def open_interest_scaled_frac(

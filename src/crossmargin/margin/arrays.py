@@ -13,7 +13,7 @@ Two parts, in the spirit of Mango v4's health cache:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -113,6 +113,22 @@ class PortfolioArrays:
     pos_entry: FloatArray  # settle-asset units
     pos_funding: FloatArray  # settle-asset units owed by the account
     pos_settle_row: IntArray  # balance row of (group, settle asset); -1 if none
+
+    # derived: CSR offsets of each group's rows (rows are sorted by group), set in __post_init__
+    bal_start: IntArray = field(init=False, repr=False)  # [n_groups + 1]
+    pos_start: IntArray = field(init=False, repr=False)  # [n_groups + 1]
+
+    def __post_init__(self) -> None:
+        n_groups = len(self.group_account)
+        for name in ("bal_group", "pos_group"):
+            groups = getattr(self, name)
+            if groups.size and (
+                np.any(groups[1:] < groups[:-1]) or groups[0] < 0 or groups[-1] >= n_groups
+            ):
+                raise InputError(name, "...", f"must be sorted group ids in [0, {n_groups})")
+        bounds = np.arange(n_groups + 1)
+        object.__setattr__(self, "bal_start", np.searchsorted(self.bal_group, bounds))
+        object.__setattr__(self, "pos_start", np.searchsorted(self.pos_group, bounds))
 
     @property
     def n_accounts(self) -> int:

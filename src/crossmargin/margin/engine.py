@@ -194,9 +194,9 @@ def evaluate_arrays(
     prices = tables.price_usd if price_usd is None else price_usd
     wa = np.empty((2, arrays.n_groups))
     wl = np.empty((2, arrays.n_groups))
-    equity = np.zeros(arrays.n_groups)
+    equity = np.empty(arrays.n_groups)
     for level in (INIT, MAINT):
-        wa[level], wl[level], equity = evaluate_groups(tables, arrays, level, prices)
+        evaluate_groups(tables, arrays, level, prices, out=(wa[level], wl[level], equity))
     return MarginArrays(tables, arrays, prices, wa, wl, equity)
 
 

@@ -31,12 +31,12 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from crossmargin._numba import jit
+from crossmargin._numba import jit, jit_no_refcount
 from crossmargin.haircuts.weights import (
-    bracket_requirement,
+    bracket_requirement_row,
     size_discounted_asset_weight,
     size_premium_liab_weight,
-    tiered_value,
+    tiered_value_row,
 )
 from crossmargin.margin.arrays import (
     PNL_SETTLE_NETTED,
@@ -49,7 +49,7 @@ from crossmargin.margin.arrays import (
 NO_SHOCK = np.ones(0)  # also 'no output' for the optional row-contribution arrays
 
 
-@jit
+@jit_no_refcount
 def position_requirement_usd(
     level: int,
     market: int,
@@ -65,11 +65,13 @@ def position_requirement_usd(
     """Margin requirement of one position, USD: bracketed, then raised by the size premium."""
     n_brackets = bracket_count[market]
     if n_brackets > 1:
-        requirement = bracket_requirement(
+        requirement = bracket_requirement_row(
             notional_usd,
-            bracket_floor_usd[market],
-            bracket_frac[level, market],
-            bracket_cum_usd[level, market],
+            bracket_floor_usd,
+            bracket_frac,
+            bracket_cum_usd,
+            level,
+            market,
             n_brackets,
         )
     else:
@@ -105,20 +107,27 @@ def health_kernel(
     pnl_weight: FloatArray,
     pnl_imf: FloatArray,
     pnl_convention: int,
-    bal_group: IntArray,
+    bal_start: IntArray,
     bal_asset: IntArray,
     bal_qty: FloatArray,
-    pos_group: IntArray,
+    pos_start: IntArray,
     pos_market: IntArray,
     pos_qty: FloatArray,
     pos_entry: FloatArray,
     pos_funding: FloatArray,
     pos_settle_row: IntArray,
-    n_groups: int,
+    weighted_assets: FloatArray,
+    weighted_liabs: FloatArray,
+    equity: FloatArray,
     bal_contrib: FloatArray,
     pos_contrib: FloatArray,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+) -> None:
     """Weighted assets, weighted liabilities and equity (all USD) per group, at one level.
+
+    Rows are sorted by group; ``bal_start`` / ``pos_start`` are the CSR offsets of each group's
+    rows, so each group is summed in registers and written once to the three output arrays
+    (length ``n_groups``; reusable across calls). Sign-dependent terms use ``max(x, 0)`` rather
+    than branches: random signs would otherwise cost a branch misprediction per row.
 
     ``shock_asset >= 0`` multiplies that asset's price by ``shock_mult[group]`` for each group's
     rows (a different move per group: liquidation-price search); ``-1`` applies no shock.
@@ -129,88 +138,91 @@ def health_kernel(
     """
     explain_bal = bal_contrib.shape[0] > 0
     explain_pos = pos_contrib.shape[0] > 0
-    weighted_assets = np.zeros(n_groups)
-    weighted_liabs = np.zeros(n_groups)
-    equity = np.zeros(n_groups)
     netted = pnl_convention == PNL_SETTLE_NETTED
     effective_qty = bal_qty.copy() if netted else bal_qty
+    shocked = shock_asset >= 0
+    n_groups = weighted_assets.shape[0]
+    # per-market prices once per call, not once per position row
+    market_mark_usd = market_basis * price_usd[market_underlying]
+    market_settle_usd = price_usd[market_settle]
 
-    for r in range(pos_qty.shape[0]):
-        g = pos_group[r]
-        m = pos_market[r]
-        qty = pos_qty[r]
-        underlying = market_underlying[m]
-        settle = market_settle[m]
-        underlying_px = price_usd[underlying]
-        settle_px = price_usd[settle]
-        if shock_asset >= 0:
-            if underlying == shock_asset:
-                underlying_px *= shock_mult[g]
-            if settle == shock_asset:
-                settle_px *= shock_mult[g]
-        mark_usd = market_basis[m] * underlying_px
-        pnl_usd = qty * (mark_usd - pos_entry[r] * settle_px) - pos_funding[r] * settle_px
-        abs_qty = abs(qty)
-        requirement = position_requirement_usd(
-            level,
-            m,
-            abs_qty * mark_usd,
-            abs_qty,
-            margin_frac,
-            market_imf,
-            bracket_floor_usd,
-            bracket_frac,
-            bracket_cum_usd,
-            bracket_count,
-        )
-        equity[g] += pnl_usd
-        if netted:
-            contribution = pnl_usd - requirement
-            if contribution > 0.0:
-                contribution *= size_discounted_asset_weight(
-                    pnl_weight[level, m], pnl_imf[m], contribution
-                )
-            if explain_pos:
-                pos_contrib[r] = contribution
-            if settle_px > 0.0:
-                effective_qty[pos_settle_row[r]] += contribution / settle_px
-            else:  # a worthless settle asset cannot carry PnL: count it directly
-                weighted_liabs[g] += max(-contribution, 0.0)
-        else:
-            weighted_pnl = pnl_usd
-            if pnl_usd > 0.0:
-                weighted_pnl *= size_discounted_asset_weight(
-                    pnl_weight[level, m], pnl_imf[m], pnl_usd
-                )
-                weighted_assets[g] += weighted_pnl
+    for g in range(n_groups):
+        mult = shock_mult[g] if shocked else 1.0
+        wa = 0.0
+        wl = 0.0
+        eq = 0.0
+        for r in range(pos_start[g], pos_start[g + 1]):
+            m = pos_market[r]
+            qty = pos_qty[r]
+            mark_usd = market_mark_usd[m]
+            settle_px = market_settle_usd[m]
+            if shocked:
+                if market_underlying[m] == shock_asset:
+                    mark_usd *= mult
+                if market_settle[m] == shock_asset:
+                    settle_px *= mult
+            pnl_usd = qty * (mark_usd - pos_entry[r] * settle_px) - pos_funding[r] * settle_px
+            abs_qty = abs(qty)
+            requirement = position_requirement_usd(
+                level,
+                m,
+                abs_qty * mark_usd,
+                abs_qty,
+                margin_frac,
+                market_imf,
+                bracket_floor_usd,
+                bracket_frac,
+                bracket_cum_usd,
+                bracket_count,
+            )
+            eq += pnl_usd
+            if netted:
+                contribution = pnl_usd - requirement
+                if contribution > 0.0:
+                    contribution *= size_discounted_asset_weight(
+                        pnl_weight[level, m], pnl_imf[m], contribution
+                    )
+                if explain_pos:
+                    pos_contrib[r] = contribution
+                if settle_px > 0.0:
+                    effective_qty[pos_settle_row[r]] += contribution / settle_px
+                else:  # a worthless settle asset cannot carry PnL: count it directly
+                    wl += max(-contribution, 0.0)
             else:
-                weighted_liabs[g] -= pnl_usd
-            weighted_liabs[g] += requirement
-            if explain_pos:
-                pos_contrib[r] = weighted_pnl - requirement
+                gain = max(pnl_usd, 0.0)
+                weight = pnl_weight[level, m]
+                if pnl_imf[m] > 0.0:
+                    weight = size_discounted_asset_weight(weight, pnl_imf[m], gain)
+                wa += gain * weight
+                wl += max(-pnl_usd, 0.0) + requirement
+                if explain_pos:
+                    pos_contrib[r] = gain * weight - max(-pnl_usd, 0.0) - requirement
 
-    for r in range(bal_qty.shape[0]):
-        g = bal_group[r]
-        a = bal_asset[r]
-        px = price_usd[a]
-        if shock_asset == a:
-            px *= shock_mult[g]
-        equity[g] += bal_qty[r] * px
-        qty = effective_qty[r]
-        if qty > 0.0:
-            value = qty * px
+        for r in range(bal_start[g], bal_start[g + 1]):
+            a = bal_asset[r]
+            px = price_usd[a]
+            if shocked and a == shock_asset:
+                px *= mult
+            eq += bal_qty[r] * px
+            qty = effective_qty[r]
+            long_value = max(qty, 0.0) * px
+            short_value = max(-qty, 0.0) * px
             if tier_count[a] > 0:
-                value = tiered_value(value, tier_above_usd[a], tier_factor[a], tier_count[a])
-            weight = size_discounted_asset_weight(asset_weight[level, a], asset_imf[a], qty)
-            weighted_assets[g] += value * weight
+                long_value = tiered_value_row(
+                    long_value, tier_above_usd, tier_factor, a, tier_count[a]
+                )
+            aw = asset_weight[level, a]
+            lw = liab_weight[level, a]
+            if asset_imf[a] > 0.0:
+                aw = size_discounted_asset_weight(aw, asset_imf[a], qty)
+                lw = size_premium_liab_weight(lw, asset_imf[a], qty)
+            wa += long_value * aw
+            wl += short_value * lw
             if explain_bal:
-                bal_contrib[r] = value * weight
-        elif qty < 0.0:
-            weight = size_premium_liab_weight(liab_weight[level, a], asset_imf[a], qty)
-            weighted_liabs[g] -= qty * px * weight
-            if explain_bal:
-                bal_contrib[r] = qty * px * weight
-    return weighted_assets, weighted_liabs, equity
+                bal_contrib[r] = long_value * aw - short_value * lw
+        weighted_assets[g] = wa
+        weighted_liabs[g] = wl
+        equity[g] = eq
 
 
 def evaluate_groups(
@@ -222,13 +234,18 @@ def evaluate_groups(
     shock_mult: npt.NDArray[np.float64] = NO_SHOCK,
     bal_contrib: FloatArray = NO_SHOCK,
     pos_contrib: FloatArray = NO_SHOCK,
+    out: tuple[FloatArray, FloatArray, FloatArray] | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Run :func:`health_kernel` on compiled tables and arrays (prices default to the book's).
+    """Run :func:`health_kernel`; returns ``(weighted_assets, weighted_liabs, equity)`` per group.
 
-    Pass ``bal_contrib`` / ``pos_contrib`` of one slot per row to receive row contributions.
+    Prices default to the book's. ``out`` may pass three float64 arrays of ``n_groups`` to be
+    filled (no allocation: a tick loop reuses them). Pass ``bal_contrib`` / ``pos_contrib`` of
+    one slot per row to receive row contributions.
     """
     prices = tables.price_usd if price_usd is None else price_usd
-    return health_kernel(
+    if out is None:
+        out = (np.empty(arrays.n_groups), np.empty(arrays.n_groups), np.empty(arrays.n_groups))
+    health_kernel(
         level,
         prices,
         shock_asset,
@@ -251,16 +268,19 @@ def evaluate_groups(
         tables.pnl_weight,
         tables.pnl_imf,
         tables.pnl_convention,
-        arrays.bal_group,
+        arrays.bal_start,
         arrays.bal_asset,
         arrays.bal_qty,
-        arrays.pos_group,
+        arrays.pos_start,
         arrays.pos_market,
         arrays.pos_qty,
         arrays.pos_entry,
         arrays.pos_funding,
         arrays.pos_settle_row,
-        arrays.n_groups,
+        out[0],
+        out[1],
+        out[2],
         bal_contrib,
         pos_contrib,
     )
+    return out

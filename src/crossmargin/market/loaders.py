@@ -1,0 +1,161 @@
+"""Loaders of price histories: the shared CSV layouts and a generic OHLCV CSV.
+
+Every loader returns data sorted by time (ascending), indexed by a timezone-aware UTC
+``DatetimeIndex``, and refuses data that would give a silently wrong number: missing or
+non-numeric prices, non-positive prices, high below low, duplicate timestamps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crossmargin.errors import InputError
+
+OHLC = ("open", "high", "low", "close")
+
+
+def _read_csv(path: str | Path, **kwargs: object) -> pd.DataFrame:
+    file = Path(path)
+    if not file.is_file():
+        raise InputError("file", str(file), "no such file")
+    try:
+        frame: pd.DataFrame = pd.read_csv(file, **kwargs)
+        return frame
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError("file", str(file), f"not a readable CSV: {exc}") from None
+
+
+def validate_ohlcv(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Check an OHLC(V) frame: sorted unique times, finite positive prices, low <= high.
+
+    Rows where every price is missing are dropped (an asset not yet listed); a row with only
+    some prices missing is an error naming the first such row.
+    """
+    present = [c for c in OHLC if c in frame.columns]
+    if "close" not in present:
+        raise InputError(name, list(frame.columns), "needs at least a 'close' column")
+    frame = frame.dropna(how="all", subset=present)
+    if frame.empty:
+        raise InputError(name, "empty", "no rows with prices")
+    values = frame[present].apply(pd.to_numeric, errors="coerce")
+    bad = values.isna().any(axis=1) | ~np.isfinite(values).all(axis=1) | (values <= 0).any(axis=1)
+    if bad.any():
+        when = frame.index[bad.to_numpy()][0]
+        row = frame.loc[when, present]
+        raise InputError(f"{name}[{when}]", row.to_dict(), "prices must be finite numbers > 0")
+    if "high" in present and "low" in present:
+        inverted = values["high"] < values["low"]
+        if inverted.any():
+            when = frame.index[inverted.to_numpy()][0]
+            raise InputError(f"{name}[{when}].high", values.loc[when, "high"], "below low")
+    if frame.index.has_duplicates:
+        when = frame.index[frame.index.duplicated()][0]
+        raise InputError(f"{name}.index", str(when), "duplicate timestamp")
+    frame = frame.copy()
+    frame[present] = values
+    return frame.sort_index()
+
+
+def load_bitstamp_daily(path: str | Path) -> dict[str, pd.DataFrame]:
+    """The shared Bitstamp daily file: one ``ASSET:field`` column group per asset.
+
+    Returns ``{asset: OHLCV frame}``; rows before an asset's first price are dropped.
+    """
+    raw = _read_csv(path, index_col=0)
+    try:
+        raw.index = pd.to_datetime(raw.index, utc=True)
+    except (ValueError, TypeError) as exc:
+        raise InputError("file", str(path), f"first column must be dates: {exc}") from None
+    groups: dict[str, pd.DataFrame] = {}
+    for column in raw.columns:
+        asset, sep, field = str(column).partition(":")
+        if not sep:
+            raise InputError("column", column, "expected ASSET:field (e.g. BTC:close)")
+        groups.setdefault(asset, pd.DataFrame(index=raw.index))[field] = raw[column]
+    return {asset: validate_ohlcv(frame, asset) for asset, frame in groups.items()}
+
+
+def load_cryptodatadownload_hourly(path: str | Path) -> pd.DataFrame:
+    """The shared Coinbase hourly file: a banner line, then newest-first rows.
+
+    Dates look like ``2019-10-17 09-AM``; returned oldest first.
+    """
+    raw = _read_csv(path, skiprows=1)
+    if "date" not in raw.columns:
+        raise InputError("file", str(path), "expected a 'date' column after the banner line")
+    try:
+        index = pd.to_datetime(raw["date"], format="%Y-%m-%d %I-%p", utc=True)
+    except (ValueError, TypeError) as exc:
+        raise InputError("date", str(raw["date"].iloc[0]), f"unreadable date: {exc}") from None
+    frame = raw.drop(columns=["date", "symbol"], errors="ignore").set_index(index)
+    frame.index.name = "time"
+    return validate_ohlcv(frame, Path(path).name)
+
+
+def load_binance_liquidations(path: str | Path) -> pd.DataFrame:
+    """The shared ETHUSDT minute file: bid/ask and forced-liquidation volume (ETH).
+
+    Columns: ``bid``, ``ask``, ``mid``, ``liq_long_qty``, ``liq_short_qty``; timestamps are
+    microseconds since the epoch.
+    """
+    raw = _read_csv(path)
+    expected = {
+        "timestamp_x",
+        "ask_price",
+        "bid_price",
+        "binance-futures_ethusdt_liquidation_long",
+        "binance-futures_ethusdt_liquidation_short",
+    }
+    missing = expected - set(raw.columns)
+    if missing:
+        raise InputError("file", str(path), f"missing columns {sorted(missing)}")
+    index = pd.to_datetime(raw["timestamp_x"].astype("float64"), unit="us", utc=True)
+    frame = pd.DataFrame(
+        {
+            "bid": raw["bid_price"].to_numpy(dtype=float),
+            "ask": raw["ask_price"].to_numpy(dtype=float),
+            "liq_long_qty": raw["binance-futures_ethusdt_liquidation_long"].to_numpy(float),
+            "liq_short_qty": raw["binance-futures_ethusdt_liquidation_short"].to_numpy(float),
+        },
+        index=index,
+    )
+    frame.index.name = "time"
+    frame["close"] = 0.5 * (frame["bid"] + frame["ask"])
+    frame = validate_ohlcv(frame, Path(path).name)
+    if (frame["ask"] < frame["bid"]).any():
+        when = frame.index[(frame["ask"] < frame["bid"]).to_numpy()][0]
+        raise InputError(f"ask[{when}]", float(frame.loc[when, "ask"]), "ask below bid")
+    return frame.rename(columns={"close": "mid"})
+
+
+def load_ohlcv_csv(
+    path: str | Path, time_column: str = "time", time_unit: str | None = None
+) -> pd.DataFrame:
+    """A generic OHLCV CSV: a time column (ISO dates, or epoch numbers with ``time_unit``
+    such as ``"s"``, ``"ms"``, ``"us"``) and lower-case ``open/high/low/close[/volume]``."""
+    raw = _read_csv(path)
+    raw.columns = [str(c).strip().lower() for c in raw.columns]
+    key = time_column.lower()
+    if key not in raw.columns:
+        raise InputError("time_column", time_column, f"not among the columns {list(raw.columns)}")
+    try:
+        if time_unit is None:
+            index = pd.to_datetime(raw[key], utc=True)
+        else:
+            index = pd.to_datetime(raw[key].astype("float64"), unit=time_unit, utc=True)
+    except (ValueError, TypeError) as exc:
+        raise InputError(key, str(raw[key].iloc[0]), f"unreadable time: {exc}") from None
+    frame = raw.drop(columns=[key]).set_index(index)
+    frame.index.name = "time"
+    return validate_ohlcv(frame, Path(path).name)
+
+
+def log_returns(close: pd.Series) -> pd.Series:
+    """Log returns ``ln(P_t / P_{t-1})`` of a validated close series."""
+    returns = np.log(close.astype(float)).diff().dropna()
+    if returns.empty:
+        raise InputError("close", len(close), "need at least two prices for a return")
+    return returns

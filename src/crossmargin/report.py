@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from crossmargin.haircuts.dynamic import HaircutRecommendation
 from crossmargin.margin.engine import (
     AccountMargin,
     BucketMargin,
@@ -182,3 +183,28 @@ def print_what_if(console: Console, result: WhatIf) -> None:
     console.print(margin_table([result.after], title="After"))
     verdict = "[green]allowed[/]" if result.allowed else "[red]refused: init health < 0 after[/]"
     console.print(f"Change {verdict}")
+
+
+def haircut_table(rows: Sequence[HaircutRecommendation], method: str) -> Table:
+    """Recommended weights and the components behind them."""
+    table = Table(title=f"Recommended weights (volatility: {method})", header_style="bold")
+    for name in ("asset", "vol/yr", "maint fall", "init fall", "liquidity"):
+        table.add_column(name, justify="left" if name == "asset" else "right")
+    for name in ("init AW", "maint AW", "maint LW", "init LW"):
+        table.add_column(name, justify="right")
+    table.add_column("bound by")
+    for rec in rows:
+        w = rec.weights
+        table.add_row(
+            rec.asset,
+            f"{rec.volatility_annual:.1%}",
+            f"{rec.maint_price_risk_down:.2%}",
+            f"{rec.init_price_risk_down:.2%}",
+            f"{rec.liquidity_frac:.2%}",
+            f"{w.init_asset_weight:.4f}",
+            f"{w.maint_asset_weight:.4f}",
+            f"{w.maint_liab_weight:.4f}",
+            f"{w.init_liab_weight:.4f}",
+            "; ".join(rec.binding) or "-",
+        )
+    return table

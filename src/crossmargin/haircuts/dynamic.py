@@ -28,13 +28,23 @@ Each recommendation carries its components, so a user sees why a weight is what 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.stats import norm
 
 from crossmargin.errors import InputError
 from crossmargin.market.liquidity import SqrtImpact
+from crossmargin.market.loaders import log_returns, periods_per_year
+from crossmargin.market.volatility import (
+    ewma_volatility,
+    garch_volatility,
+    garman_klass_volatility,
+    parkinson_volatility,
+)
 
 
 class DynamicHaircutConfig(BaseModel):
@@ -233,3 +243,74 @@ def recommend_weights(
         weights=Weights(**values),
         binding=tuple(binding),
     )
+
+
+VolatilityMethod = Literal["ewma", "garch", "parkinson", "garman-klass"]
+
+
+def estimate_volatility(
+    frame: pd.DataFrame, method: VolatilityMethod = "ewma", range_window_days: float = 90.0
+) -> float:
+    """Annualized volatility of a validated price frame by one of the estimators.
+
+    EWMA and GARCH weight the whole history themselves; the range estimators use the last
+    ``range_window_days`` so that all four describe the recent market.
+    """
+    bars = periods_per_year(frame.index)
+    if method in ("parkinson", "garman-klass"):
+        recent = frame.loc[frame.index > frame.index[-1] - pd.Timedelta(days=range_window_days)]
+        if method == "parkinson":
+            return parkinson_volatility(recent, bars)
+        return garman_klass_volatility(recent, bars)
+    returns = log_returns(frame["close"])
+    if method == "ewma":
+        return ewma_volatility(returns, bars)
+    if method == "garch":
+        return garch_volatility(returns.to_numpy(), bars).volatility_next
+    raise InputError("method", method, "must be ewma, garch, parkinson or garman-klass")
+
+
+def daily_volume_qty(frame: pd.DataFrame, days: float = 30.0) -> float | None:
+    """Average daily traded quantity over the last ``days`` (``volume`` in asset units)."""
+    column = next((c for c in ("volume", "volume_qty") if c in frame.columns), None)
+    if column is None:
+        return None
+    start = frame.index[-1] - pd.Timedelta(days=days)
+    recent = frame.loc[frame.index > start, column].astype(float)
+    if recent.empty or not np.all(np.isfinite(recent)) or recent.sum() <= 0:
+        return None
+    return float(recent.mean()) * periods_per_year(frame.index) / 365.0
+
+
+def recommend_from_history(
+    asset: str,
+    frame: pd.DataFrame,
+    config: DynamicHaircutConfig | None = None,
+    *,
+    method: VolatilityMethod = "ewma",
+    position_usd: float = 1_000_000.0,
+    impact_k: float = 1.0,
+    previous: Weights | None = None,
+) -> HaircutRecommendation:
+    """Weights for ``asset`` from its price history: volatility, and liquidity from volume.
+
+    Without a volume column the liquidity component is 0 and the result says so in
+    ``binding``.
+    """
+    volatility = estimate_volatility(frame, method)
+    price = float(frame["close"].iloc[-1])
+    volume = daily_volume_qty(frame)
+    impact = None
+    if volume is not None:
+        impact = SqrtImpact(impact_k, volatility / math.sqrt(365.0), volume)
+    rec = recommend_weights(
+        asset,
+        volatility,
+        config,
+        position_qty=position_usd / price,
+        impact=impact,
+        previous=previous,
+    )
+    if impact is None:
+        return replace(rec, binding=(*rec.binding, "no volume column: liquidity not charged"))
+    return rec

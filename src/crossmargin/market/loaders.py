@@ -159,3 +159,41 @@ def log_returns(close: pd.Series) -> pd.Series:
     if returns.empty:
         raise InputError("close", len(close), "need at least two prices for a return")
     return returns
+
+
+def load_history(path: str | Path, asset: str | None = None) -> dict[str, pd.DataFrame]:
+    """Read any supported price file into ``{asset: frame}``, detecting the layout.
+
+    Bitstamp-style ``ASSET:field`` column groups give one frame per asset; the
+    CryptoDataDownload banner layout, the Binance minute file and a generic OHLCV CSV give one
+    frame named ``asset`` (default: the file name's stem).
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InputError("file", str(file), "no such file")
+    with file.open(encoding="utf-8", errors="replace") as handle:
+        first = handle.readline()
+    name = asset or file.stem
+    if first.lower().startswith("timestamps are utc") or "cryptodatadownload" in first.lower():
+        return {name: load_cryptodatadownload_hourly(file)}
+    cells = first.strip().split(",")
+    if len(cells) > 1 and cells[0] == "" and ":" in cells[1]:
+        return load_bitstamp_daily(file)
+    if first.startswith("timestamp_x,"):
+        frame = load_binance_liquidations(file)
+        return {name: frame.rename(columns={"mid": "close"})}
+    header = [c.strip().lower() for c in first.split(",")]
+    for time_column in ("time", "date", "timestamp", "datetime"):
+        if time_column in header:
+            return {name: load_ohlcv_csv(file, time_column=time_column)}
+    raise InputError("file", str(file), "unknown layout: expected a time/date column")
+
+
+def periods_per_year(index: pd.DatetimeIndex) -> float:
+    """Bars per year of a 24/7 series, from the median spacing of its timestamps."""
+    if len(index) < 2:
+        raise InputError("index", len(index), "need at least two timestamps")
+    spacing_s = float(np.median((index[1:] - index[:-1]).total_seconds()))
+    if spacing_s <= 0:
+        raise InputError("index", spacing_s, "timestamps must increase")
+    return 365.0 * 86400.0 / spacing_s

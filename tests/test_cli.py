@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +173,30 @@ def test_installed_script_exits_2_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "assets.ETH.price" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_haircuts_command(tmp_path: Path) -> None:
+    rows = ["time,open,high,low,close,volume"]
+    price = 100.0
+    for day in range(200):
+        close = price * (1.03 if day % 2 else 0.98)
+        high, low = max(price, close) * 1.01, min(price, close) * 0.99
+        when = date(2024, 1, 1) + timedelta(days=day)
+        rows.append(f"{when.isoformat()},{price},{high},{low},{close},50000")
+        price = close
+    path = tmp_path / "SOL.csv"
+    path.write_text("\n".join(rows) + "\n")
+    result = runner.invoke(app, ["haircuts", str(path), "--json", "--vol", "parkinson"])
+    assert result.exit_code == 0, result.output
+    (rec,) = json.loads(result.output)["assets"]
+    assert rec["asset"] == "SOL"
+    weights = rec["weights"]
+    assert 0 <= weights["init_asset_weight"] <= weights["maint_asset_weight"] <= 1
+    assert weights["init_liab_weight"] >= weights["maint_liab_weight"] >= 1
+    assert rec["components"]["liquidity_frac"] > 0  # a volume column is present
+    table = runner.invoke(app, ["haircuts", str(path)])
+    assert "Recommended weights" in table.output
+    bad = runner.invoke(app, ["haircuts", str(path), "--vol", "magic"])
+    assert bad.exit_code == 2 and "--vol" in bad.output
+    missing = runner.invoke(app, ["haircuts", str(path), "--assets", "BTC"])
+    assert missing.exit_code == 2 and "not in the file" in missing.output

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from pydantic import ValidationError
@@ -28,6 +28,7 @@ from crossmargin.book.schema import Book
 from crossmargin.errors import CrossmarginError, InputError
 from crossmargin.haircuts.dynamic import (
     DynamicHaircutConfig,
+    VolatilityMethod,
     recommend_from_history,
 )
 from crossmargin.margin.arrays import Mode

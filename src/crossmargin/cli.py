@@ -41,7 +41,9 @@ from crossmargin.report import (
     liquidation_table,
     margin_table,
     print_what_if,
+    stress_table,
 )
+from crossmargin.risk.stress import load_scenarios, run_stress
 
 app = typer.Typer(
     name="crossmargin",
@@ -261,6 +263,33 @@ def haircuts(
         _emit_json({"method": method, "assets": [r.to_dict() for r in recommendations]})
     else:
         console.print(haircut_table(recommendations, method))
+
+
+@app.command()
+@_one_line_errors
+def stress(
+    file: FileArg,
+    scenario: Annotated[
+        list[str] | None, typer.Option("--scenario", help="Only this scenario (repeatable).")
+    ] = None,
+    scenarios_file: Annotated[
+        Path | None, typer.Option("--scenarios", help="YAML file adding or overriding scenarios.")
+    ] = None,
+    shock: Annotated[
+        list[str] | None,
+        typer.Option("--shock", help="Extra move for one asset, e.g. --shock ETH=-25%."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Each account's health under named historical shocks (collateral and positions together)."""
+    book = load_book(file)
+    library = load_scenarios(scenarios_file)
+    results = run_stress(book, library, scenario, _parse_pairs("--shock", shock))
+    if as_json:
+        _emit_json({"scenarios": [r.to_dict() for r in results]})
+    else:
+        baseline = MarginEngine(book).margin(with_liquidation_prices=False)
+        console.print(stress_table(results, library, baseline))
 
 
 @app.command()

@@ -19,6 +19,7 @@ from crossmargin.margin.engine import (
     LiquidationPrice,
     WhatIf,
 )
+from crossmargin.risk.stress import ScenarioLibrary, StressResult
 
 
 def usd(value: float | None) -> str:
@@ -71,15 +72,20 @@ def margin_table(reports: Sequence[AccountMargin], title: str = "Margin") -> Tab
                 usd(figures.maint.weighted_liabilities_usd),
                 _health(figures.maint),
                 ratio(figures.maint.health_ratio),
-                _status(figures.init, figures.maint),
+                _status(figures),
             )
     return table
 
 
-def _status(init: LevelFigures, maint: LevelFigures) -> Text:
-    if maint.health_usd < 0:
+def _status(figures: AccountMargin | BucketMargin) -> Text:
+    """An isolated account is liquidatable (or reduce-only) if any of its buckets is."""
+    if isinstance(figures, AccountMargin):
+        liquidatable, reduce_only = figures.liquidatable, not figures.can_open_risk
+    else:
+        liquidatable, reduce_only = figures.liquidatable, figures.init.health_usd < 0
+    if liquidatable:
         return Text("LIQUIDATABLE", style="bold red")
-    if init.health_usd < 0:
+    if reduce_only:
         return Text("reduce only", style="yellow")
     return Text("ok", style="green")
 
@@ -207,4 +213,38 @@ def haircut_table(rows: Sequence[HaircutRecommendation], method: str) -> Table:
             f"{w.init_liab_weight:.4f}",
             "; ".join(rec.binding) or "-",
         )
+    return table
+
+
+def stress_table(
+    results: Sequence[StressResult],
+    library: ScenarioLibrary,
+    baseline: Sequence[AccountMargin],
+) -> Table:
+    """Each account's maint health now and after each scenario (one block per scenario)."""
+    table = Table(title="Stress: maint health after each scenario", header_style="bold")
+    table.add_column("scenario")
+    table.add_column("date")
+    table.add_column("account")
+    table.add_column("maint health now $", justify="right")
+    table.add_column("after $", justify="right")
+    table.add_column("status")
+    now = {a.account_id: a for a in baseline}
+    for result in results:
+        scenario = library.scenarios[result.scenario]
+        label = result.scenario + (" *" if scenario.measured else "")
+        date = scenario.date.isoformat() if scenario.date else "-"
+        for i, after in enumerate(result.accounts):
+            table.add_row(
+                label if i == 0 else "",
+                date if i == 0 else "",
+                after.account_id,
+                _health(now[after.account_id].maint),
+                _health(after.maint),
+                _status(after),
+                end_section=i == len(result.accounts) - 1,
+            )
+    table.caption = (
+        "* measured from data; the others cite sources in crossmargin/risk/scenarios.yaml"
+    )
     return table

@@ -1,0 +1,168 @@
+"""Stress scenarios: named historical shocks applied to a whole book at once.
+
+A scenario moves every asset's USD price by a relative shock - collateral, borrows and the
+underlyings of perps and futures together (the marks follow their underlyings through the
+kernel) - and the book is re-margined through the one risk kernel. The library ships in
+``scenarios.yaml`` (sources and assumptions stated there); users add their own YAML with the
+same layout.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from crossmargin.book.io import input_error_from_validation
+from crossmargin.book.schema import Book
+from crossmargin.errors import InputError, UnknownNameError
+from crossmargin.margin.engine import AccountMargin, MarginEngine
+
+Shock = float
+
+
+class Scenario(BaseModel):
+    """One named shock (relative moves; -0.3 is a 30 % fall)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    date: datetime.date | None = None
+    measured: bool = False
+    description: str = ""
+    source: str = ""
+    shocks: dict[str, float] = Field(default_factory=dict)
+    default_shock: float = Field(0.0, gt=-1.0)
+    stable_shock: float = Field(0.0, gt=-1.0)
+    assumptions: list[str] = Field(default_factory=list)
+
+    def shock_for(
+        self, symbol: str, stablecoins: frozenset[str], aliases: Mapping[str, str]
+    ) -> float:
+        """The shock of ``symbol``: its own, its alias's, the stable or the default one."""
+        if symbol in self.shocks:
+            return self.shocks[symbol]
+        base = aliases.get(symbol)
+        if base is not None and base in self.shocks:
+            return self.shocks[base]
+        if symbol in stablecoins:
+            return self.stable_shock
+        return self.default_shock
+
+
+class ScenarioLibrary(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stablecoins: list[str] = Field(default_factory=list)
+    aliases: dict[str, str] = Field(default_factory=dict)
+    scenarios: dict[str, Scenario]
+
+    def merged(self, other: ScenarioLibrary) -> ScenarioLibrary:
+        return ScenarioLibrary(
+            stablecoins=sorted(set(self.stablecoins) | set(other.stablecoins)),
+            aliases={**self.aliases, **other.aliases},
+            scenarios={**self.scenarios, **other.scenarios},
+        )
+
+    def prices(self, book: Book, name: str) -> dict[str, float]:
+        """The book's USD prices after scenario ``name``."""
+        scenario = self.scenario(name)
+        stable = frozenset(self.stablecoins)
+        return {
+            symbol: asset.price * (1.0 + scenario.shock_for(symbol, stable, self.aliases))
+            for symbol, asset in book.assets.items()
+        }
+
+    def scenario(self, name: str) -> Scenario:
+        try:
+            return self.scenarios[name]
+        except KeyError:
+            raise UnknownNameError(
+                "scenario", name, f"unknown (known: {', '.join(sorted(self.scenarios))})"
+            ) from None
+
+
+def _parse_library(data: Any, source: str) -> ScenarioLibrary:
+    if not isinstance(data, Mapping):
+        raise InputError("file", source, "a scenario file must be a mapping with 'scenarios'")
+    try:
+        return ScenarioLibrary.model_validate(data)
+    except ValidationError as exc:
+        raise input_error_from_validation(exc) from None
+
+
+def builtin_scenarios() -> ScenarioLibrary:
+    """The shipped library (see ``scenarios.yaml`` for sources and assumptions)."""
+    text = resources.files("crossmargin.risk").joinpath("scenarios.yaml").read_text("utf-8")
+    return _parse_library(yaml.safe_load(text), "scenarios.yaml")
+
+
+def load_scenarios(path: str | Path | None = None) -> ScenarioLibrary:
+    """The built-in library, extended (and overridden by name) by a user YAML file."""
+    library = builtin_scenarios()
+    if path is None:
+        return library
+    file = Path(path)
+    if not file.is_file():
+        raise InputError("scenarios", str(file), "no such file")
+    try:
+        data = yaml.safe_load(file.read_text("utf-8"))
+    except yaml.YAMLError:
+        raise InputError("scenarios", str(file), "not valid YAML") from None
+    return library.merged(_parse_library(data, str(file)))
+
+
+@dataclass(frozen=True)
+class StressResult:
+    """Every account's margin under one scenario."""
+
+    scenario: str
+    prices_usd: dict[str, float]
+    accounts: list[AccountMargin]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "prices_usd": self.prices_usd,
+            "accounts": [
+                {
+                    "account_id": a.account_id,
+                    "equity_usd": a.equity_usd,
+                    "maint_health_usd": a.maint.health_usd,
+                    "init_health_usd": a.init.health_usd,
+                    "liquidatable": a.liquidatable,
+                }
+                for a in self.accounts
+            ],
+        }
+
+
+def run_stress(
+    book: Book,
+    library: ScenarioLibrary,
+    names: list[str] | None = None,
+    extra_shocks: Mapping[str, float] | None = None,
+) -> list[StressResult]:
+    """Re-margin every account under each scenario (default: all of the library).
+
+    ``extra_shocks`` (symbol -> relative move) override the scenario for those assets.
+    """
+    engine = MarginEngine(book)
+    for symbol, shock in (extra_shocks or {}).items():
+        if symbol not in book.assets:
+            raise UnknownNameError(f"shock.{symbol}", symbol, "not an asset of the book")
+        if not shock > -1.0:
+            raise InputError(f"shock.{symbol}", shock, "a price cannot fall 100 % or more")
+    results = []
+    for name in names or list(library.scenarios):
+        prices = library.prices(book, name)
+        for symbol, shock in (extra_shocks or {}).items():
+            prices[symbol] = book.assets[symbol].price * (1.0 + shock)
+        accounts = engine.margin(prices=prices, with_liquidation_prices=False)
+        results.append(StressResult(name, prices, accounts))
+    return results

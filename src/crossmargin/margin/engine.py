@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from crossmargin.margin.arrays import (
     compile_market,
 )
 from crossmargin.margin.kernel import evaluate_groups
+from crossmargin.market.oracle import AggregatedPrice, OracleState
 
 #: Price multipliers searched for a sign change of maint health before refining the root:
 #: moves of 0.1 % to 100 % down and 0.1 % to 1,000,000x up, log-spaced.
@@ -379,15 +380,18 @@ class WhatIf:
 
     before: AccountMargin
     after: AccountMargin
+    blocked: tuple[str, ...] = ()  # oracle states that forbid the change, with reasons
 
     @property
     def allowed(self) -> bool:
-        """Allowed iff init health >= 0 after the change (in every bucket)."""
-        return self.after.can_open_risk
+        """Allowed iff init health >= 0 after the change (in every bucket) and no price the
+        change adds risk on is degraded or halted."""
+        return self.after.can_open_risk and not self.blocked
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "allowed": self.allowed,
+            "blocked": list(self.blocked),
             "before": self.before.to_dict(),
             "after": self.after.to_dict(),
         }
@@ -426,11 +430,21 @@ class CapitalComparison:
 
 
 class MarginEngine:
-    """Compiles a book's market once; evaluates accounts, what-ifs and comparisons."""
+    """Compiles a book's market once; evaluates accounts, what-ifs and comparisons.
 
-    def __init__(self, book: Book) -> None:
+    With an ``oracle`` snapshot (see :class:`crossmargin.market.OracleBook`) the aggregated
+    prices replace the book's, valuation is conservative (collateral at ``price - conf``,
+    liabilities at ``price + conf``; at init also against the stable price) and what-ifs that
+    add risk on a degraded or halted price are blocked.
+    """
+
+    def __init__(self, book: Book, oracle: Mapping[str, AggregatedPrice] | None = None) -> None:
         self.book = book
         self.tables = compile_market(book)
+        self.oracle_states: dict[str, OracleState] = {}
+        if oracle:
+            self.tables = apply_oracle(self.tables, oracle)
+            self.oracle_states = {sym: agg.state for sym, agg in oracle.items()}
 
     def evaluate(
         self,
@@ -494,7 +508,30 @@ class MarginEngine:
         before = self.margin([account])[0]
         changed = apply_changes(self.book, account, trades, withdrawals or {})
         after = self.margin([changed], prices=prices)[0]
-        return WhatIf(before, after)
+        return WhatIf(before, after, self._oracle_blocks(account, trades, withdrawals or {}))
+
+    def _oracle_blocks(
+        self, account: Account, trades: Sequence[Trade], withdrawals: Mapping[str, float]
+    ) -> tuple[str, ...]:
+        """Reasons a change adds risk on a price that is not healthy (empty: none)."""
+        risky: dict[str, str] = {}
+        for asset, qty in withdrawals.items():
+            if qty > 0:
+                risky.setdefault(asset, f"withdrawal of {asset}")
+        positions = {p.market: p.qty for p in account.positions}
+        for trade in trades:
+            old = positions.get(trade.market, 0.0)
+            if abs(old + trade.qty) > abs(old):  # reducing a position is always allowed
+                market = self.book.markets[trade.market]
+                for asset in (market.underlying, market.settle_asset):
+                    risky.setdefault(asset, f"trade in {trade.market}")
+            positions[trade.market] = old + trade.qty
+        reasons = []
+        for asset, what in risky.items():
+            state = self.oracle_states.get(asset, OracleState.HEALTHY)
+            if not state.allows_new_risk:
+                reasons.append(f"{what}: the {asset} oracle is {state.value}, new risk blocked")
+        return tuple(reasons)
 
     def compare(self, accounts: Sequence[Account] | None = None) -> list[CapitalComparison]:
         """Capital each account must add to pass the init check, isolated vs cross.
@@ -600,6 +637,30 @@ def _liquidation_prices_of(
                 above_usd=hi if hi_ok else None,
             )
     return out
+
+
+def apply_oracle(tables: MarketTables, oracle: Mapping[str, AggregatedPrice]) -> MarketTables:
+    """Tables priced and weighted from an oracle snapshot.
+
+    The mid price replaces the book's; the conservative valuation enters as weight factors,
+    which is exact for balances: ``q * P * w * (P - c) / P = q * (P - c) * w``. Maint uses
+    ``P -/+ c``, init ``min(P - c, stable)`` / ``max(P + c, stable)`` (Mango v4). A halted
+    oracle is an error naming the asset.
+    """
+    prices = tables.price_usd.copy()
+    asset_weight = tables.asset_weight.copy()
+    liab_weight = tables.liab_weight.copy()
+    for symbol, aggregated in oracle.items():
+        a = tables.asset_id(symbol, f"oracle.{symbol}")
+        mid = aggregated.price_usd
+        if aggregated.state is OracleState.HALTED or not (math.isfinite(mid) and mid > 0):
+            raise InputError(f"oracle.{symbol}", aggregated.state.value, "no usable price")
+        prices[a] = mid
+        asset_weight[MAINT, a] *= aggregated.asset_price_usd / mid
+        liab_weight[MAINT, a] *= aggregated.liab_price_usd / mid
+        asset_weight[INIT, a] *= aggregated.init_asset_price_usd / mid
+        liab_weight[INIT, a] *= aggregated.init_liab_price_usd / mid
+    return replace(tables, price_usd=prices, asset_weight=asset_weight, liab_weight=liab_weight)
 
 
 def apply_changes(

@@ -30,7 +30,7 @@ def load_book(path: str | Path) -> Book:
         raise InputError("file", str(file), "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError("file", str(file), f"cannot be read: {exc}") from None
-    return parse_book(text, source=str(file))
+    return parse_book(text, source=str(file), base_dir=file.parent)
 
 
 def load_demo_book() -> Book:
@@ -44,10 +44,17 @@ def demo_book_text() -> str:
     return resources.files("crossmargin.examples").joinpath(DEMO_BOOK).read_text("utf-8")
 
 
-def parse_book(text: str, source: str = "<text>") -> Book:
-    """Parse YAML or JSON text (JSON is a subset of YAML) and validate it."""
+def parse_book(text: str, source: str = "<text>", base_dir: str | Path | None = None) -> Book:
+    """Parse YAML or JSON text (JSON is a subset of YAML), validate it and compute any
+    ``weights: dynamic`` from their price histories (paths relative to ``base_dir``)."""
     data = _parse_document(text, source)
-    return book_from_data(data)
+    book = book_from_data(data)
+    if any(asset.weights == "dynamic" for asset in book.assets.values()):
+        # imported here: the estimators pull in pandas, scipy and arch
+        from crossmargin.haircuts.resolve import resolve_dynamic_weights
+
+        book, _ = resolve_dynamic_weights(book, base_dir)
+    return book
 
 
 def book_from_data(data: Any) -> Book:

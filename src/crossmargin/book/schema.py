@@ -13,11 +13,12 @@ dotted field path.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crossmargin.errors import FieldValueError, InputError, UnknownNameError
+from crossmargin.haircuts.config import DynamicHaircutConfig, VolatilityMethod
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 PositivePrice = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -42,13 +43,20 @@ class CollateralTier(_Model):
 
 
 class Asset(_Model):
-    """A token that can be deposited (collateral) or borrowed (liability)."""
+    """A token that can be deposited (collateral) or borrowed (liability).
+
+    With ``weights: dynamic`` the four weights are computed when the file is loaded from the
+    price history in ``history`` (volatility, liquidity; see
+    :mod:`crossmargin.haircuts.dynamic`); weights given as well are the previous ones, from
+    which the new ones move at most ``dynamic.max_step_frac``.
+    """
 
     price: PositivePrice = Field(description="Oracle price, USD per unit.")
-    init_asset_weight: Fraction
-    maint_asset_weight: Fraction
-    init_liab_weight: LiabilityWeight
-    maint_liab_weight: LiabilityWeight
+    weights: Literal["static", "dynamic"] = "static"
+    init_asset_weight: Fraction | None = None
+    maint_asset_weight: Fraction | None = None
+    init_liab_weight: LiabilityWeight | None = None
+    maint_liab_weight: LiabilityWeight | None = None
     collateral_tiers: list[CollateralTier] = Field(
         default_factory=list,
         description="Progressive tiers: value above each threshold counts at a lower factor.",
@@ -58,21 +66,35 @@ class Asset(_Model):
         description="Drift-v2 size premium: asset weight min(w, 1.1/(1+imf*sqrt(qty))), "
         "liability weight max(w, 0.8*w + imf*sqrt(qty)), qty in units of the asset.",
     )
+    history: str | None = Field(
+        None, description="weights: dynamic - price-history CSV, relative to the book file."
+    )
+    history_asset: Name | None = Field(
+        None, description="weights: dynamic - the asset's key in a multi-asset history file."
+    )
+    volatility_method: VolatilityMethod = "ewma"
+    liquidity_position_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1_000_000.0
+    dynamic: DynamicHaircutConfig = Field(default_factory=DynamicHaircutConfig)
+
+    WEIGHT_FIELDS: ClassVar[tuple[str, ...]] = (
+        "init_asset_weight",
+        "maint_asset_weight",
+        "init_liab_weight",
+        "maint_liab_weight",
+    )
+
+    @property
+    def has_weights(self) -> bool:
+        return all(getattr(self, name) is not None for name in self.WEIGHT_FIELDS)
 
     @model_validator(mode="after")
     def _check_weights(self) -> Self:
-        if self.init_asset_weight > self.maint_asset_weight:
-            raise FieldValueError(
-                "init_asset_weight",
-                self.init_asset_weight,
-                f"must not exceed maint_asset_weight {self.maint_asset_weight}",
-            )
-        if self.init_liab_weight < self.maint_liab_weight:
-            raise FieldValueError(
-                "init_liab_weight",
-                self.init_liab_weight,
-                f"must not be below maint_liab_weight {self.maint_liab_weight}",
-            )
+        if self.weights == "static":
+            for name in self.WEIGHT_FIELDS:
+                if getattr(self, name) is None:
+                    raise FieldValueError(name, None, "required unless weights: dynamic")
+        elif self.history is None:
+            raise FieldValueError("history", None, "weights: dynamic needs a price history")
         previous_above, previous_factor = 0.0, 1.0
         for i, tier in enumerate(self.collateral_tiers):
             if tier.above_usd <= previous_above:
@@ -88,6 +110,20 @@ class Asset(_Model):
                     "tier factors must not increase with size",
                 )
             previous_above, previous_factor = tier.above_usd, tier.factor
+        if not self.has_weights:
+            return self
+        init_aw, maint_aw = self.init_asset_weight, self.maint_asset_weight
+        init_lw, maint_lw = self.init_liab_weight, self.maint_liab_weight
+        assert init_aw is not None and maint_aw is not None  # has_weights
+        assert init_lw is not None and maint_lw is not None
+        if init_aw > maint_aw:
+            raise FieldValueError(
+                "init_asset_weight", init_aw, f"must not exceed maint_asset_weight {maint_aw}"
+            )
+        if init_lw < maint_lw:
+            raise FieldValueError(
+                "init_liab_weight", init_lw, f"must not be below maint_liab_weight {maint_lw}"
+            )
         return self
 
 

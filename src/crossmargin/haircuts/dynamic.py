@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.stats import norm
 
 from crossmargin.errors import InputError
+from crossmargin.haircuts.config import DynamicHaircutConfig, VolatilityMethod
 from crossmargin.market.liquidity import SqrtImpact
 from crossmargin.market.loaders import log_returns, periods_per_year
 from crossmargin.market.volatility import (
@@ -46,39 +45,19 @@ from crossmargin.market.volatility import (
     parkinson_volatility,
 )
 
-
-class DynamicHaircutConfig(BaseModel):
-    """Parameters of the dynamic weights (a documented default, not any venue's numbers)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    maint_horizon_days: float = Field(1.0, gt=0, description="Time to liquidate, maint.")
-    maint_confidence: float = Field(0.99, gt=0.5, lt=1)
-    init_horizon_days: float = Field(3.0, gt=0, description="Time to liquidate, init.")
-    init_confidence: float = Field(0.995, gt=0.5, lt=1)
-    asset_weight_floor: float = Field(0.0, ge=0, le=1)
-    asset_weight_cap: float = Field(0.95, ge=0, le=1)
-    liab_weight_floor: float = Field(1.05, ge=1)
-    liab_weight_cap: float = Field(5.0, ge=1)
-    max_step_frac: float = Field(0.05, gt=0, description="Max relative change per update.")
-    deposit_scale_start_usd: float | None = Field(
-        None, gt=0, description="Mango/Drift: init asset weight scales down above this."
-    )
-    borrow_scale_start_usd: float | None = Field(
-        None, gt=0, description="Mango: init liability weight scales up above this."
-    )
-
-    @model_validator(mode="after")
-    def _check_bounds(self) -> DynamicHaircutConfig:
-        if self.asset_weight_floor > self.asset_weight_cap:
-            raise InputError("asset_weight_floor", self.asset_weight_floor, "exceeds the cap")
-        if self.liab_weight_floor > self.liab_weight_cap:
-            raise InputError("liab_weight_floor", self.liab_weight_floor, "exceeds the cap")
-        if self.init_horizon_days < self.maint_horizon_days:
-            raise InputError("init_horizon_days", self.init_horizon_days, "below maint horizon")
-        if self.init_confidence < self.maint_confidence:
-            raise InputError("init_confidence", self.init_confidence, "below maint confidence")
-        return self
+__all__ = [
+    "DynamicHaircutConfig",
+    "HaircutRecommendation",
+    "VolatilityMethod",
+    "Weights",
+    "daily_volume_qty",
+    "estimate_volatility",
+    "price_risk",
+    "recommend_from_history",
+    "recommend_weights",
+    "scaled_init_asset_weight",
+    "scaled_init_liab_weight",
+]
 
 
 @dataclass(frozen=True)
@@ -243,9 +222,6 @@ def recommend_weights(
         weights=Weights(**values),
         binding=tuple(binding),
     )
-
-
-VolatilityMethod = Literal["ewma", "garch", "parkinson", "garman-klass"]
 
 
 def estimate_volatility(

@@ -161,6 +161,14 @@ def compile_market(book: Book) -> MarketTables:
     """Compile the assets and markets of a book into :class:`MarketTables`."""
     symbols = tuple(book.assets)
     assets = list(book.assets.values())
+    for symbol, asset in book.assets.items():
+        if not asset.has_weights:
+            raise InputError(
+                f"assets.{symbol}.weights",
+                asset.weights,
+                "unresolved dynamic weights: load the file with load_book, or call "
+                "crossmargin.haircuts.resolve.resolve_dynamic_weights",
+            )
     n_assets = len(assets)
     max_tiers = max((len(a.collateral_tiers) for a in assets), default=0)
     tier_above = np.full((n_assets, max(max_tiers, 1)), np.inf)
@@ -210,8 +218,12 @@ def compile_market(book: Book) -> MarketTables:
     return MarketTables(
         asset_symbols=symbols,
         price_usd=price,
-        asset_weight=level_pair((a.init_asset_weight, a.maint_asset_weight) for a in assets),
-        liab_weight=level_pair((a.init_liab_weight, a.maint_liab_weight) for a in assets),
+        asset_weight=level_pair(
+            (float(a.init_asset_weight or 0.0), float(a.maint_asset_weight or 0.0)) for a in assets
+        ),
+        liab_weight=level_pair(
+            (float(a.init_liab_weight or 0.0), float(a.maint_liab_weight or 0.0)) for a in assets
+        ),
         asset_imf=np.array([a.imf_factor for a in assets], dtype=np.float64),
         tier_above_usd=tier_above,
         tier_factor=tier_factor,

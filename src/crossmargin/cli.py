@@ -294,6 +294,24 @@ def stress(
 
 @app.command()
 @_one_line_errors
+def download(
+    exchange: Annotated[str, typer.Argument(help="ccxt exchange id, e.g. binance.")],
+    symbol: Annotated[str, typer.Argument(help="Market symbol, e.g. BTC/USDT.")],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    timeframe: Annotated[str, typer.Option("--timeframe", help="1m, 1h, 1d, ...")] = "1d",
+    since: Annotated[str | None, typer.Option("--since", help="First date (UTC).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Last date (UTC).")] = None,
+) -> None:
+    """Download OHLCV candles through ccxt (needs network and crossmargin[download])."""
+    from crossmargin.market.download import ccxt_exchange, download_ohlcv, save_ohlcv
+
+    frame = download_ohlcv(ccxt_exchange(exchange), symbol, timeframe, since, until)
+    path = save_ohlcv(frame, out)
+    console.print(f"{len(frame)} candles of {symbol} {timeframe} written to {path}")
+
+
+@app.command()
+@_one_line_errors
 def schema() -> None:
     """Print the JSON Schema of the portfolio file."""
     _emit_json(Book.model_json_schema())

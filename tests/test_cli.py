@@ -200,3 +200,15 @@ def test_haircuts_command(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "--vol" in bad.output
     missing = runner.invoke(app, ["haircuts", str(path), "--assets", "BTC"])
     assert missing.exit_code == 2 and "not in the file" in missing.output
+
+
+def test_error_text_keeps_brackets(tmp_path: Path) -> None:
+    """Field paths such as accounts[0] must survive the terminal's markup."""
+    path = tmp_path / "book.yaml"
+    path.write_text(
+        "assets:\n  USDC: {price: 1, init_asset_weight: 1, maint_asset_weight: 1,"
+        " init_liab_weight: 1, maint_liab_weight: 1}\naccounts:\n  - {id: a, balances: {X: 1}}\n"
+    )
+    result = runner.invoke(app, ["margin", str(path)])
+    assert result.exit_code == 2
+    assert "accounts[0].balances.X" in result.output

@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar, cast
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from crossmargin.book.io import (
@@ -78,7 +79,8 @@ def _one_line_errors(command: F) -> F:
         try:
             command(*args, **kwargs)
         except CrossmarginError as exc:
-            Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            message = escape(str(exc))  # field paths like accounts[0] are not rich markup
+            Console(stderr=True).print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]

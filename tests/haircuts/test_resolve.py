@@ -13,8 +13,7 @@ from crossmargin.book import book_from_data, load_book
 from crossmargin.errors import InputError
 from crossmargin.haircuts.dynamic import Weights, recommend_from_history
 from crossmargin.market.loaders import load_ohlcv_csv
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.helpers import SHARED
 
 
 def _write_history(path: Path, sigma: float = 0.9, days: int = 400) -> None:

@@ -17,7 +17,6 @@ Conventions used to compare against integer fixed-point code:
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import pytest
@@ -31,29 +30,12 @@ from crossmargin.haircuts import (
     size_premium_liab_weight,
     tiered_value,
 )
+from tests.helpers import asset
 
 
 def drift_weight_int(weight: float) -> int:
     """A real weight as Drift's integer in 1e4 precision (Drift divides with floor)."""
     return math.floor(weight * 1e4)
-
-
-def asset(
-    price: float,
-    iaw: float = 1.0,
-    maw: float = 1.0,
-    ilw: float = 1.0,
-    mlw: float = 1.0,
-    **extra: Any,
-) -> dict[str, Any]:
-    return {
-        "price": price,
-        "init_asset_weight": iaw,
-        "maint_asset_weight": maw,
-        "init_liab_weight": ilw,
-        "maint_liab_weight": mlw,
-        **extra,
-    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,24 +17,7 @@ import crossmargin as cm
 from crossmargin.book import book_from_data
 from crossmargin.haircuts import size_discounted_asset_weight
 from crossmargin.margin import AccountMargin, BucketMargin
-
-
-def asset(
-    price: float,
-    iaw: float = 1.0,
-    maw: float = 1.0,
-    ilw: float = 1.0,
-    mlw: float = 1.0,
-    **extra: Any,
-) -> dict[str, Any]:
-    return {
-        "price": price,
-        "init_asset_weight": iaw,
-        "maint_asset_weight": maw,
-        "init_liab_weight": ilw,
-        "maint_liab_weight": mlw,
-        **extra,
-    }
+from tests.helpers import asset
 
 
 def perp(

@@ -16,20 +16,7 @@ import crossmargin as cm
 from crossmargin.book import book_from_data
 from crossmargin.errors import InputError
 from crossmargin.margin import MarginEngine, Trade
-
-
-def asset(
-    price: float, iaw: float, maw: float, ilw: float, mlw: float, **extra: Any
-) -> dict[str, Any]:
-    return {
-        "price": price,
-        "init_asset_weight": iaw,
-        "maint_asset_weight": maw,
-        "init_liab_weight": ilw,
-        "maint_liab_weight": mlw,
-        **extra,
-    }
-
+from tests.helpers import asset
 
 BOOK: dict[str, Any] = {
     "assets": {

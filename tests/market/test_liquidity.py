@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,8 +10,7 @@ import pytest
 
 from crossmargin.errors import InputError
 from crossmargin.market.liquidity import OrderBook, SqrtImpact, calibrate_sqrt_impact
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.helpers import SHARED
 
 
 def test_order_book_walks_levels_by_hand() -> None:

@@ -15,11 +15,7 @@ from crossmargin.market.loaders import (
     load_ohlcv_csv,
     log_returns,
 )
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason="../shared/data is absent (a fresh clone has no shared folder)"
-)
+from tests.helpers import SHARED, needs_shared
 
 
 @needs_shared

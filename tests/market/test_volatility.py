@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,11 +19,7 @@ from crossmargin.market.volatility import (
     garman_klass_volatility,
     parkinson_volatility,
 )
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason="../shared/data is absent (a fresh clone has no shared folder)"
-)
+from tests.helpers import SHARED, needs_shared
 
 
 def test_ewma_recursion_by_hand() -> None:

@@ -10,8 +10,7 @@ import crossmargin as cm
 from crossmargin.book import book_from_data
 from crossmargin.errors import InputError, UnknownNameError
 from crossmargin.risk import builtin_scenarios, load_scenarios, run_stress
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.helpers import SHARED
 
 USD = {
     "init_asset_weight": 1,

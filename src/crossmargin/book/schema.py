@@ -241,7 +241,7 @@ class FutureMarket(_MarketBase):
 
 
 class OptionMarket(_MarketBase):
-    """A European option on ``underlying``. Accepted by the schema; priced by the options module."""
+    """A European option on ``underlying``. Accepted by the schema; not yet margined (issue #3)."""
 
     kind: Literal["option"]
     strike: PositivePrice

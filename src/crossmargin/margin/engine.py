@@ -266,7 +266,7 @@ def _first_crossing(
     # exact zero at a grid point or at the start
     root[found & (f_hi == 0.0)] = hi[found & (f_hi == 0.0)]
     active = found & (f_hi != 0.0)
-    side = np.zeros(n)  # Illinois: which end was kept last time (-1 lo, +1 hi)
+    side = np.zeros(n)  # Illinois: which end was replaced last time (-1 lo, +1 hi)
     for _ in range(_ROOT_ITERATIONS):
         if not active.any():
             break

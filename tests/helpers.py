@@ -31,3 +31,16 @@ def asset(
         "maint_liab_weight": mlw,
         **extra,
     }
+
+
+#: Drift v2 DV-3 (programs/drift/src/math/margin/tests.rs, calculate_user_equity_value_tests):
+#: unrealized PnL in USD -> floor(1e4 x initial PnL weight) with pnl imf factor 0.001.
+DRIFT_DV3_PNL_WEIGHTS: list[tuple[float, int]] = [
+    (22_699.050905, 9559),
+    (24_282.786896 * 1, 9516),
+    (24_282.786896 * 10, 7368),
+    (24_282.786896 * 100, 4299),
+    (24_282.786896 * 1000, 1855),
+    (24_282.786896 * 10_000, 663),
+    (24_282.786896 * 800_000, 78),
+]

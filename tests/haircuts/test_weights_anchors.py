@@ -30,7 +30,7 @@ from crossmargin.haircuts import (
     size_premium_liab_weight,
     tiered_value,
 )
-from tests.helpers import asset
+from tests.helpers import DRIFT_DV3_PNL_WEIGHTS, asset
 
 
 def drift_weight_int(weight: float) -> int:
@@ -126,22 +126,10 @@ def test_drift_dv1_size_discount_flows_through_the_kernel() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("upnl_quote_1e6", "expected"),
-    [
-        (22_699_050_905, 9559),
-        (24_282_786_896 * 1, 9516),
-        (24_282_786_896 * 10, 7368),
-        (24_282_786_896 * 100, 4299),
-        (24_282_786_896 * 1000, 1855),
-        (24_282_786_896 * 10_000, 663),
-        (24_282_786_896 * 800_000, 78),
-    ],
-)
-def test_drift_dv3_unrealized_pnl_initial_weight(upnl_quote_1e6: int, expected: int) -> None:
+@pytest.mark.parametrize(("pnl_usd", "expected"), DRIFT_DV3_PNL_WEIGHTS)
+def test_drift_dv3_unrealized_pnl_initial_weight(pnl_usd: float, expected: int) -> None:
     """drift-labs/protocol-v2 programs/drift/src/math/margin/tests.rs
     ::calculate_user_equity_value_tests: get_unrealized_asset_weight(upnl, Initial)."""
-    pnl_usd = upnl_quote_1e6 / 1e6
     assert drift_weight_int(size_discounted_asset_weight(1.0, 1000 / 1e6, pnl_usd)) == expected
 
 

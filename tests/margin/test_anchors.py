@@ -17,7 +17,7 @@ import crossmargin as cm
 from crossmargin.book import book_from_data
 from crossmargin.haircuts import size_discounted_asset_weight
 from crossmargin.margin import AccountMargin, BucketMargin
-from tests.helpers import asset
+from tests.helpers import DRIFT_DV3_PNL_WEIGHTS, asset
 
 
 def perp(
@@ -50,18 +50,7 @@ def bucket_named(report: AccountMargin, name: str) -> BucketMargin:
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("upnl_usd", "expected_int"),
-    [
-        (22_699.050905, 9559),
-        (24_282.786896 * 1, 9516),
-        (24_282.786896 * 10, 7368),
-        (24_282.786896 * 100, 4299),
-        (24_282.786896 * 1000, 1855),
-        (24_282.786896 * 10_000, 663),
-        (24_282.786896 * 800_000, 78),
-    ],
-)
+@pytest.mark.parametrize(("upnl_usd", "expected_int"), DRIFT_DV3_PNL_WEIGHTS)
 def test_drift_dv3_pnl_weight_flows_through_the_kernel(upnl_usd: float, expected_int: int) -> None:
     """drift-labs/protocol-v2 programs/drift/src/math/margin/tests.rs
     ::calculate_user_equity_value_tests: a perp with positive PnL u and pnl_imf_factor 0.001

@@ -8,23 +8,12 @@ from crossmargin.book import book_from_data
 from crossmargin.errors import InputError
 from crossmargin.margin import MarginEngine, Trade
 from crossmargin.market import OracleBook, OracleConfig, Quote
+from tests.helpers import asset
 
-USD = {
-    "init_asset_weight": 1,
-    "maint_asset_weight": 1,
-    "init_liab_weight": 1,
-    "maint_liab_weight": 1,
-}
 BOOK = {
     "assets": {
-        "USDC": {"price": 1.0, **USD},
-        "ETH": {
-            "price": 2000.0,
-            "init_asset_weight": 0.8,
-            "maint_asset_weight": 0.9,
-            "init_liab_weight": 1.2,
-            "maint_liab_weight": 1.1,
-        },
+        "USDC": asset(1.0),
+        "ETH": asset(2000.0, 0.8, 0.9, 1.2, 1.1),
     },
     "markets": {
         "ETH-PERP": {

@@ -10,38 +10,14 @@ import crossmargin as cm
 from crossmargin.book import book_from_data
 from crossmargin.errors import InputError, UnknownNameError
 from crossmargin.risk import builtin_scenarios, load_scenarios, run_stress
-from tests.helpers import SHARED
+from tests.helpers import SHARED, asset
 
-USD = {
-    "init_asset_weight": 1,
-    "maint_asset_weight": 1,
-    "init_liab_weight": 1,
-    "maint_liab_weight": 1,
-}
 BOOK = {
     "assets": {
-        "USDC": {"price": 1.0, **USD},
-        "ETH": {
-            "price": 2000.0,
-            "init_asset_weight": 0.8,
-            "maint_asset_weight": 0.9,
-            "init_liab_weight": 1.2,
-            "maint_liab_weight": 1.1,
-        },
-        "wstETH": {
-            "price": 2400.0,
-            "init_asset_weight": 0.7,
-            "maint_asset_weight": 0.8,
-            "init_liab_weight": 1.3,
-            "maint_liab_weight": 1.2,
-        },
-        "SOL": {
-            "price": 150.0,
-            "init_asset_weight": 0.6,
-            "maint_asset_weight": 0.7,
-            "init_liab_weight": 1.4,
-            "maint_liab_weight": 1.3,
-        },
+        "USDC": asset(1.0),
+        "ETH": asset(2000.0, 0.8, 0.9, 1.2, 1.1),
+        "wstETH": asset(2400.0, 0.7, 0.8, 1.3, 1.2),
+        "SOL": asset(150.0, 0.6, 0.7, 1.4, 1.3),
     },
     "markets": {
         "ETH-PERP": {
@@ -88,10 +64,10 @@ def test_measured_scenarios_match_the_shared_data() -> None:
     for name, scenario in measured.items():
         assert scenario.date is not None
         day = scenario.date.isoformat()
-        for asset, shock in scenario.shocks.items():
-            frame = data[asset]
+        for symbol, shock in scenario.shocks.items():
+            frame = data[symbol]
             expected = frame["low"].loc[day] / frame["close"].shift(1).loc[day] - 1.0
-            assert shock == pytest.approx(float(expected), abs=5e-5), (name, asset)
+            assert shock == pytest.approx(float(expected), abs=5e-5), (name, symbol)
 
 
 def test_stress_by_hand_with_aliases_and_stables() -> None:

@@ -13,7 +13,7 @@ dotted field path.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -361,9 +361,3 @@ class Book(_Model):
             if account.id == account_id:
                 return account
         raise UnknownNameError("account", account_id, "no account with this id")
-
-    def with_overrides(self, **changes: Any) -> Book:
-        """A validated copy with top-level fields replaced (e.g. ``accounts=[...]``)."""
-        data = self.model_dump()
-        data.update(changes)
-        return Book.model_validate(data)

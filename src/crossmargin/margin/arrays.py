@@ -138,12 +138,6 @@ class PortfolioArrays:
     def n_groups(self) -> int:
         return len(self.group_account)
 
-    def account_index(self, account_id: str) -> int:
-        try:
-            return self.account_ids.index(account_id)
-        except ValueError:
-            raise UnknownNameError("account", account_id, "no account with this id") from None
-
     def group_names(self, tables: MarketTables) -> list[str]:
         """'cross', 'free' (an isolated account's unallocated balances) or the bucket's market."""
         names: list[str] = []

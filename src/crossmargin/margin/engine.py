@@ -575,6 +575,7 @@ def account_margins(
     if with_liquidation_prices:
         below, above = liquidation_price_arrays(result)
     names = arrays.group_names(tables)
+    liquidatable = result.account_liquidatable
     reports = []
     for i, account_id in enumerate(arrays.account_ids):
         start, stop = arrays.account_group_start[i], arrays.account_group_start[i + 1]
@@ -607,7 +608,7 @@ def account_margins(
                 equity_usd=float(result.equity[start:stop].sum()),
                 init=_level(result, INIT, slice(start, stop)),
                 maint=_level(result, MAINT, slice(start, stop)),
-                liquidatable=any(b.liquidatable for b in buckets),
+                liquidatable=bool(liquidatable[i]),
                 liquidation_prices=account_prices,
                 buckets=tuple(buckets),
             )

@@ -44,3 +44,23 @@ DRIFT_DV3_PNL_WEIGHTS: list[tuple[float, int]] = [
     (24_282.786896 * 10_000, 663),
     (24_282.786896 * 800_000, 78),
 ]
+
+
+#: Binance BTCUSDT USD-M margin tiers announced 2021-03-18
+#: (https://www.binance.com/tr/support/announcement/86cf9aa472574b8cb2e05bb751c2a9a6): notional
+#: floor (USDT), maintenance margin rate, and the maintenance amount "cum" from the recurrence in
+#: https://www.binance.com/es/support/faq/ceccfcfb4e3a45e3b48b0b1bb1a8ae46
+BTCUSDT_FLOOR = [0.0, 50e3, 250e3, 1e6, 10e6, 20e6, 50e6, 100e6, 200e6, 300e6]
+BTCUSDT_MMR = [0.004, 0.005, 0.01, 0.025, 0.05, 0.10, 0.125, 0.15, 0.25, 0.50]
+BTCUSDT_CUM = [
+    0.0,
+    50.0,
+    1_300.0,
+    16_300.0,
+    266_300.0,
+    1_266_300.0,
+    2_516_300.0,
+    5_016_300.0,
+    25_016_300.0,
+    100_016_300.0,
+]

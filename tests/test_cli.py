@@ -15,6 +15,9 @@ from crossmargin.book.io import demo_book_text
 from crossmargin.cli import app
 
 runner = CliRunner()
+DEMO_PATH = (
+    Path(__file__).resolve().parents[1] / "src" / "crossmargin" / "examples" / "demo_book.yaml"
+)
 
 
 @pytest.fixture
@@ -212,3 +215,39 @@ def test_error_text_keeps_brackets(tmp_path: Path) -> None:
     result = runner.invoke(app, ["margin", str(path)])
     assert result.exit_code == 2
     assert "accounts[0].balances.X" in result.output
+
+
+def test_liquidate_json_and_journal(tmp_path: Path) -> None:
+    """`crossmargin liquidate` on the demo book after a crash: JSON result and a JSONL journal."""
+    journal = tmp_path / "journal.jsonl"
+    result = runner.invoke(
+        app,
+        [
+            "liquidate",
+            str(DEMO_PATH),
+            "--shock",
+            "ETH=-20%",
+            "--shock",
+            "BTC=-20%",
+            "--shock",
+            "SOL=-20%",
+            "--policy",
+            "drift",
+            "--journal",
+            str(journal),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    statuses = {a["account"]: a["status"] for a in data["accounts"]}
+    assert statuses["eth-levered"] == "restored"
+    assert len(journal.read_text().splitlines()) == len(data["events"]) > 0
+
+
+def test_liquidate_bad_input_is_one_line() -> None:
+    result = runner.invoke(app, ["liquidate", str(DEMO_PATH), "--shock", "BTC=-120%"])
+    assert result.exit_code == 2
+    assert "cannot fall 100 %" in result.output
+    result = runner.invoke(app, ["liquidate", str(DEMO_PATH), "--policy", "binance"])
+    assert result.exit_code == 2 and "unknown policy" in result.output

@@ -58,6 +58,10 @@ console = Console() if Console().is_terminal else Console(width=132)
 
 FileArg = Annotated[Path, typer.Argument(help="Portfolio file (YAML or JSON).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+ShockOpt = Annotated[
+    list[str] | None,
+    typer.Option("--shock", help="Move one asset's price, e.g. --shock ETH=-25% (repeatable)."),
+]
 ModeOpt = Annotated[
     str | None,
     typer.Option("--mode", help="Evaluate every account in this mode: cross or isolated."),
@@ -277,10 +281,7 @@ def stress(
     scenarios_file: Annotated[
         Path | None, typer.Option("--scenarios", help="YAML file adding or overriding scenarios.")
     ] = None,
-    shock: Annotated[
-        list[str] | None,
-        typer.Option("--shock", help="Extra move for one asset, e.g. --shock ETH=-25%."),
-    ] = None,
+    shock: ShockOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Each account's health under named historical shocks (collateral and positions together)."""
@@ -292,6 +293,60 @@ def stress(
     else:
         baseline = MarginEngine(book).margin(with_liquidation_prices=False)
         console.print(stress_table(results, library, baseline))
+
+
+@app.command()
+@_one_line_errors
+def liquidate(
+    file: FileArg,
+    shock: ShockOpt = None,
+    policy: Annotated[
+        str, typer.Option("--policy", help="generic, mango, drift, aave or dydx.")
+    ] = "generic",
+    insurance_fund: Annotated[
+        float, typer.Option("--insurance-fund", help="Insurance fund at the start, USD.")
+    ] = 0.0,
+    bankruptcy: Annotated[
+        str | None, typer.Option("--bankruptcy", help="socialize or adl (policy default).")
+    ] = None,
+    journal: Annotated[
+        str | None,
+        typer.Option(
+            "--journal", help="Append the events to FILE.jsonl or a SQLAlchemy URL (sqlite:///...)."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Liquidate every liquidatable account: the plan, the fills and the result."""
+    from crossmargin.liquidation import (
+        LiquidationConfig,
+        LiquidationEngine,
+        SqlJournal,
+        write_jsonl,
+    )
+    from crossmargin.report import liquidation_tables
+
+    book = load_book(file)
+    overrides: dict[str, Any] = {"insurance_fund_usd": insurance_fund}
+    if bankruptcy is not None:
+        overrides["bankruptcy"] = bankruptcy
+    try:
+        config = LiquidationConfig.preset(policy, **overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InputError(str(error["loc"][0]), error.get("input"), error["msg"]) from None
+    shocks = _parse_pairs("--shock", shock)
+    result = LiquidationEngine(book, config, shocks=shocks).liquidate()
+    if journal:
+        if "://" in journal:
+            SqlJournal(journal).append(result.events, run=Path(file).stem)
+        else:
+            write_jsonl(result.events, journal)
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        for table in liquidation_tables(result):
+            console.print(table)
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -248,3 +249,55 @@ def stress_table(
         "* measured from data; the others cite sources in crossmargin/risk/scenarios.yaml"
     )
     return table
+
+
+def liquidation_tables(result: Any) -> list[Table]:
+    """The plan and fills (one row per step), then each liquidated account and the flows."""
+    steps = Table(title="Liquidation steps")
+    for column in ("#", "account", "step", "instrument", "qty", "price", "cost $", "maint $"):
+        steps.add_column(column, justify="right" if column in _NUMERIC_STEP else "left")
+    steps.add_column("reason", overflow="fold")
+    for e in result.events:
+        where = e.account if e.bucket == "cross" else f"{e.account}/{e.bucket}"
+        what = f"{e.instrument} <- {e.paid_with}" if e.kind == "repay" else e.instrument
+        steps.add_row(
+            str(e.seq),
+            where,
+            e.kind,
+            what,
+            f"{e.qty:,.6g}",
+            f"{e.price_usd:,.2f}",
+            f"{e.slippage_usd + e.liquidator_fee_usd + e.insurance_fee_usd:,.2f}",
+            f"{e.maint_health_before_usd:,.0f} -> {e.maint_health_after_usd:,.0f}",
+            e.reason,
+        )
+    accounts = Table(title="Accounts")
+    for column in (
+        "account",
+        "status",
+        "steps",
+        "equity before",
+        "equity after",
+        "maint before",
+        "maint after",
+    ):
+        accounts.add_column(column, justify="left" if column in ("account", "status") else "right")
+    for o in result.outcomes:
+        accounts.add_row(
+            o.account,
+            o.status,
+            str(o.steps),
+            f"{o.equity_before_usd:,.2f}",
+            f"{o.equity_after_usd:,.2f}",
+            f"{o.maint_health_before_usd:,.2f}",
+            f"{o.maint_health_after_usd:,.2f}",
+        )
+    flows = Table(title="Where the value went (USD)")
+    flows.add_column("flow")
+    flows.add_column("USD", justify="right")
+    for name, value in result.flows.to_dict().items():
+        flows.add_row(name, f"{value:,.2f}")
+    return [steps, accounts, flows]
+
+
+_NUMERIC_STEP = {"#", "qty", "price", "cost $", "maint $"}

@@ -30,7 +30,7 @@ from crossmargin.haircuts import (
     size_premium_liab_weight,
     tiered_value,
 )
-from tests.helpers import DRIFT_DV3_PNL_WEIGHTS, asset
+from tests.helpers import BTCUSDT_CUM, BTCUSDT_FLOOR, BTCUSDT_MMR, DRIFT_DV3_PNL_WEIGHTS, asset
 
 
 def drift_weight_int(weight: float) -> int:
@@ -212,21 +212,6 @@ def test_binance_tiered_collateral_through_the_kernel() -> None:
 # USDT-M example "500,000 USDT -> maintenance amount 1,300 USDT":
 #   https://binance.com/cn/support/faq/b3c689c1f50a44cabb3a84e663b81d93
 # ---------------------------------------------------------------------------------------------
-
-BTCUSDT_FLOOR = [0.0, 50e3, 250e3, 1e6, 10e6, 20e6, 50e6, 100e6, 200e6, 300e6]
-BTCUSDT_MMR = [0.004, 0.005, 0.01, 0.025, 0.05, 0.10, 0.125, 0.15, 0.25, 0.50]
-BTCUSDT_CUM = [
-    0.0,
-    50.0,
-    1_300.0,
-    16_300.0,
-    266_300.0,
-    1_266_300.0,
-    2_516_300.0,
-    5_016_300.0,
-    25_016_300.0,
-    100_016_300.0,
-]
 
 
 def test_binance_btcusdt_maintenance_amounts() -> None:

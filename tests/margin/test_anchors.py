@@ -17,7 +17,7 @@ import crossmargin as cm
 from crossmargin.book import book_from_data
 from crossmargin.haircuts import size_discounted_asset_weight
 from crossmargin.margin import AccountMargin, BucketMargin
-from tests.helpers import DRIFT_DV3_PNL_WEIGHTS, asset
+from tests.helpers import BTCUSDT_CUM, BTCUSDT_FLOOR, BTCUSDT_MMR, DRIFT_DV3_PNL_WEIGHTS, asset
 
 
 def perp(
@@ -104,21 +104,7 @@ def test_drift_dv3_pnl_weight_flows_through_the_kernel(upnl_usd: float, expected
 # recurrence and continuity https://www.binance.com/es/support/faq/ceccfcfb4e3a45e3b48b0b1bb1a8ae46
 # ---------------------------------------------------------------------------------------------
 
-BTCUSDT_FLOOR = [0.0, 50e3, 250e3, 1e6, 10e6, 20e6, 50e6, 100e6, 200e6, 300e6]
-BTCUSDT_MMR = [0.004, 0.005, 0.01, 0.025, 0.05, 0.10, 0.125, 0.15, 0.25, 0.50]
 BTCUSDT_IMR = [0.008, 0.01, 0.02, 0.05, 0.10, 0.20, 0.25, 0.333, 0.50, 1.00]
-BTCUSDT_CUM = [
-    0.0,
-    50.0,
-    1_300.0,
-    16_300.0,
-    266_300.0,
-    1_266_300.0,
-    2_516_300.0,
-    5_016_300.0,
-    25_016_300.0,
-    100_016_300.0,
-]
 BTC_PRICE = 50_000.0
 
 

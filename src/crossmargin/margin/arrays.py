@@ -266,11 +266,13 @@ class _RowBuilder:
     ) -> None:
         self.pos.append((group, market, qty, entry, funding))
 
-    def build(self, account_ids: Sequence[str], modes: Sequence[Mode]) -> PortfolioArrays:
+    def build(
+        self, account_ids: Sequence[str], modes: Sequence[Mode], settle_rows: bool = False
+    ) -> PortfolioArrays:
         tables = self.tables
         bal = self.bal
-        settle_netted = tables.pnl_convention == PNL_SETTLE_NETTED
-        if settle_netted:
+        linked = settle_rows or tables.pnl_convention == PNL_SETTLE_NETTED
+        if linked:
             # every (group, settle asset) needs a balance row to receive netted PnL
             present = {(g, a) for g, a, _ in bal}
             for g, m, *_ in self.pos:
@@ -280,8 +282,8 @@ class _RowBuilder:
                     bal.append((g, key[1], 0.0))
         bal.sort(key=lambda row: (row[0], row[1]))
         row_of = {(g, a): r for r, (g, a, _) in enumerate(bal)}
-        settle_rows = [
-            row_of.get((g, int(tables.market_settle[m])), -1) if settle_netted else -1
+        settle_row_of_pos = [
+            row_of.get((g, int(tables.market_settle[m])), -1) if linked else -1
             for g, m, *_ in self.pos
         ]
         n_accounts = len(account_ids)
@@ -301,7 +303,7 @@ class _RowBuilder:
             pos_qty=np.array([r[2] for r in self.pos], dtype=np.float64),
             pos_entry=np.array([r[3] for r in self.pos], dtype=np.float64),
             pos_funding=np.array([r[4] for r in self.pos], dtype=np.float64),
-            pos_settle_row=np.array(settle_rows, dtype=np.int64),
+            pos_settle_row=np.array(settle_row_of_pos, dtype=np.int64),
         )
 
 
@@ -311,8 +313,12 @@ def compile_accounts(
     mode: Mode | None = None,
     *,
     use_allocations: bool = True,
+    settle_rows: bool = False,
 ) -> PortfolioArrays:
     """Compile accounts into :class:`PortfolioArrays`.
+
+    ``settle_rows=True`` gives every (group, settle asset) of a position a balance row (zero if
+    the account holds none) and links it in ``pos_settle_row``: liquidation realizes PnL there.
 
     ``mode`` overrides each account's own mode. With ``use_allocations=False`` an isolated
     account keeps all its balances in its free bucket and its position buckets start empty: the
@@ -363,7 +369,7 @@ def compile_accounts(
             builder.add_position(
                 group, market, position.qty, position.entry_price, position.unrealized_funding
             )
-    return builder.build([acc.id for acc in accounts], modes)
+    return builder.build([acc.id for acc in accounts], modes, settle_rows)
 
 
 def compile_book(book: Book, mode: Mode | None = None) -> tuple[MarketTables, PortfolioArrays]:

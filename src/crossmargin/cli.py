@@ -1,22 +1,19 @@
-"""The ``crossmargin`` command line: a thin layer over :mod:`crossmargin.margin`.
+"""The ``crossmargin`` command line: a thin layer over the library.
 
-Any :class:`~crossmargin.errors.CrossmarginError` is printed as one line naming the field and the
-value, and the command exits with status 2.
+Shared plumbing (console, option types, one-line errors with exit status 2) lives in
+:mod:`crossmargin.commands.common`; the risk-analytics and simulation commands are registered
+from :mod:`crossmargin.commands.risk` and :mod:`crossmargin.commands.simulate`.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, cast
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import Progress
 
 from crossmargin.book.io import (
@@ -26,13 +23,26 @@ from crossmargin.book.io import (
     load_demo_book,
 )
 from crossmargin.book.schema import Book
-from crossmargin.errors import CrossmarginError, InputError
+from crossmargin.commands import risk as risk_commands
+from crossmargin.commands import simulate as simulate_commands
+from crossmargin.commands.common import (
+    FileArg,
+    JsonOpt,
+    ModeOpt,
+    PriceOpt,
+    ShockOpt,
+    console,
+    emit_json,
+    one_line_errors,
+    parse_mode,
+    parse_pairs,
+)
+from crossmargin.errors import InputError
 from crossmargin.haircuts.dynamic import (
     DynamicHaircutConfig,
     VolatilityMethod,
     recommend_from_history,
 )
-from crossmargin.margin.arrays import Mode
 from crossmargin.margin.engine import MarginEngine, Trade
 from crossmargin.market.loaders import load_history
 from crossmargin.report import (
@@ -53,66 +63,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# a pipe or CI log gets a readable width rather than rich's 80-column default
-console = Console() if Console().is_terminal else Console(width=132)
-
-FileArg = Annotated[Path, typer.Argument(help="Portfolio file (YAML or JSON).", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-ShockOpt = Annotated[
-    list[str] | None,
-    typer.Option("--shock", help="Move one asset's price, e.g. --shock ETH=-25% (repeatable)."),
-]
-ModeOpt = Annotated[
-    str | None,
-    typer.Option("--mode", help="Evaluate every account in this mode: cross or isolated."),
-]
-PriceOpt = Annotated[
-    list[str] | None,
-    typer.Option("--price", help="Override an asset's USD price, e.g. --price ETH=2500."),
-]
-
-
-F = TypeVar("F", bound=Callable[..., None])
-
-
-def _one_line_errors(command: F) -> F:
-    """Print a :class:`CrossmarginError` as one line naming field and value; exit with 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        try:
-            command(*args, **kwargs)
-        except CrossmarginError as exc:
-            message = escape(str(exc))  # field paths like accounts[0] are not rich markup
-            Console(stderr=True).print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
-
-
-def _parse_mode(mode: str | None) -> Mode | None:
-    if mode is None:
-        return None
-    if mode not in ("cross", "isolated"):
-        raise InputError("--mode", mode, "must be 'cross' or 'isolated'")
-    return mode  # type: ignore[return-value]
-
-
-def _parse_pairs(option: str, pairs: list[str] | None) -> dict[str, float]:
-    parsed: dict[str, float] = {}
-    for pair in pairs or []:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise InputError(option, pair, "expected NAME=NUMBER")
-        try:
-            parsed[name] = float(value.rstrip("%")) / (100.0 if value.endswith("%") else 1.0)
-        except ValueError:
-            raise InputError(option, pair, "expected NAME=NUMBER") from None
-    return parsed
 
 
 def _margin_report(
@@ -125,14 +75,14 @@ def _margin_report(
 ) -> None:
     engine = MarginEngine(book)
     accounts = [book.account(account)] if account else None
-    parsed_mode, parsed_prices = _parse_mode(mode), _parse_pairs("--price", prices)
+    parsed_mode, parsed_prices = parse_mode(mode), parse_pairs("--price", prices)
     reports = engine.margin(accounts, parsed_mode, parsed_prices)
     rows = engine.explain(accounts, explain, parsed_mode, parsed_prices) if explain else []
     if as_json:
         data: dict[str, Any] = {"accounts": [r.to_dict() for r in reports]}
         if explain:
             data["contributions"] = {"level": explain, "rows": [c.to_dict() for c in rows]}
-        _emit_json(data)
+        emit_json(data)
         return
     console.print(margin_table(reports))
     console.print(liquidation_table(reports))
@@ -141,7 +91,7 @@ def _margin_report(
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def margin(
     file: FileArg,
     as_json: JsonOpt = False,
@@ -158,18 +108,18 @@ def margin(
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def compare(file: FileArg, as_json: JsonOpt = False) -> None:
     """Collateral each account needs under isolated vs cross margin, and the capital cross frees."""
     rows = MarginEngine(load_book(file)).compare()
     if as_json:
-        _emit_json({"accounts": [r.to_dict() for r in rows]})
+        emit_json({"accounts": [r.to_dict() for r in rows]})
     else:
         console.print(compare_table(rows))
 
 
 @app.command("what-if")
-@_one_line_errors
+@one_line_errors
 def what_if(
     file: FileArg,
     account: Annotated[str, typer.Option("--account", help="Account id.")],
@@ -199,16 +149,16 @@ def what_if(
         trades.append(Trade(market, qty, fill))
     engine = MarginEngine(load_book(file))
     result = engine.what_if(
-        account, trades, _parse_pairs("--withdraw", withdraw), _parse_pairs("--price", price)
+        account, trades, parse_pairs("--withdraw", withdraw), parse_pairs("--price", price)
     )
     if as_json:
-        _emit_json(result.to_dict())
+        emit_json(result.to_dict())
     else:
         print_what_if(console, result)
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def haircuts(
     data: Annotated[Path, typer.Argument(help="Price history CSV (shared layouts or OHLCV).")],
     assets: Annotated[
@@ -266,13 +216,13 @@ def haircuts(
             )
             progress.advance(task)
     if as_json:
-        _emit_json({"method": method, "assets": [r.to_dict() for r in recommendations]})
+        emit_json({"method": method, "assets": [r.to_dict() for r in recommendations]})
     else:
         console.print(haircut_table(recommendations, method))
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def stress(
     file: FileArg,
     scenario: Annotated[
@@ -287,16 +237,16 @@ def stress(
     """Each account's health under named historical shocks (collateral and positions together)."""
     book = load_book(file)
     library = load_scenarios(scenarios_file)
-    results = run_stress(book, library, scenario, _parse_pairs("--shock", shock))
+    results = run_stress(book, library, scenario, parse_pairs("--shock", shock))
     if as_json:
-        _emit_json({"scenarios": [r.to_dict() for r in results]})
+        emit_json({"scenarios": [r.to_dict() for r in results]})
     else:
         baseline = MarginEngine(book).margin(with_liquidation_prices=False)
         console.print(stress_table(results, library, baseline))
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def liquidate(
     file: FileArg,
     shock: ShockOpt = None,
@@ -335,7 +285,7 @@ def liquidate(
     except ValidationError as exc:
         error = exc.errors()[0]
         raise InputError(str(error["loc"][0]), error.get("input"), error["msg"]) from None
-    shocks = _parse_pairs("--shock", shock)
+    shocks = parse_pairs("--shock", shock)
     result = LiquidationEngine(book, config, shocks=shocks).liquidate()
     if journal:
         if "://" in journal:
@@ -343,14 +293,14 @@ def liquidate(
         else:
             write_jsonl(result.events, journal)
     if as_json:
-        _emit_json(result.to_dict())
+        emit_json(result.to_dict())
     else:
         for table in liquidation_tables(result):
             console.print(table)
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def download(
     exchange: Annotated[str, typer.Argument(help="ccxt exchange id, e.g. binance.")],
     symbol: Annotated[str, typer.Argument(help="Market symbol, e.g. BTC/USDT.")],
@@ -368,14 +318,14 @@ def download(
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def schema() -> None:
     """Print the JSON Schema of the portfolio file."""
-    _emit_json(Book.model_json_schema())
+    emit_json(Book.model_json_schema())
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def demo(
     as_json: JsonOpt = False,
     show_book: Annotated[
@@ -391,7 +341,7 @@ def demo(
     reports = engine.margin()
     rows = engine.compare()
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 "accounts": [r.to_dict() for r in reports],
                 "compare": [r.to_dict() for r in rows],
@@ -408,6 +358,10 @@ def demo(
     liquidatable = [r.account_id for r in reports if r.liquidatable]
     if liquidatable:
         console.print(f"[bold red]Liquidatable now:[/] {', '.join(liquidatable)}")
+
+
+risk_commands.register(app)
+simulate_commands.register(app)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from crossmargin.book import book_from_data, load_book, load_demo_book, parse_book
-from crossmargin.errors import InputError, NotSupportedError, UnknownNameError
+from crossmargin.errors import InputError, UnknownNameError
 from crossmargin.margin import MarginEngine
 
 BASE: dict[str, Any] = {
@@ -190,7 +190,7 @@ def test_json_and_yaml_give_the_same_book(tmp_path: Path) -> None:
     assert load_book(path) == book_from_data(BASE)
 
 
-def test_options_fit_the_schema_but_are_not_margined_yet() -> None:
+def test_option_positions_need_a_valuation_time_a_vol_and_an_unexpired_market() -> None:
     data = copy.deepcopy(BASE)
     data["markets"]["ETH-C-3500"] = {
         "kind": "option",
@@ -199,15 +199,35 @@ def test_options_fit_the_schema_but_are_not_margined_yet() -> None:
         "strike": 3500.0,
         "expiry": "2026-12-26T08:00:00Z",
         "option_type": "call",
-        "mark_price": 120.0,
     }
-    book = book_from_data(data)  # the file format already carries options
+    book = book_from_data(data)  # an option market nobody holds needs nothing
     assert book.markets["ETH-C-3500"].kind == "option"
     data["accounts"][0]["positions"].append(
         {"market": "ETH-C-3500", "qty": -1.0, "entry_price": 150.0}
     )
-    with pytest.raises(NotSupportedError, match="option"):
+    with pytest.raises(InputError, match=r"as_of.*valuation time"):
+        book_from_data(data)
+    data["as_of"] = "2026-12-26T08:00:00"  # naive: UTC, equal to the expiry
+    with pytest.raises(InputError, match=r"markets\.ETH-C-3500\.expiry.*expired"):
+        book_from_data(data)
+    data["as_of"] = "2026-11-26T08:00:00"
+    with pytest.raises(InputError, match=r"markets\.ETH-C-3500\.mark_vol"):
         MarginEngine(book_from_data(data)).margin()
+    data["markets"]["ETH-C-3500"]["mark_price"] = 1.0  # an OTM call worth 1 USDC: a low vol
+    assert MarginEngine(book_from_data(data)).margin()[0].maint.health_usd < 1e9
+    data["markets"]["ETH-C-3500"]["strike"] = 2000.0  # ITM by 1000: a 1.0 mark is impossible
+    with pytest.raises(InputError, match=r"markets\.ETH-C-3500\.mark_price"):
+        MarginEngine(book_from_data(data)).margin()
+    data["markets"]["ETH-C-3500"]["brackets"] = [
+        {"notional_floor_usd": 1e6, "initial_margin_frac": 0.2, "maint_margin_frac": 0.1}
+    ]
+    with pytest.raises(InputError, match="brackets"):
+        book_from_data(data)
+
+
+def test_profile_only_in_portfolio_mode() -> None:
+    with pytest.raises(InputError, match=r"accounts\[0\].profile"):
+        book_from_data(_with("accounts.0.profile", "deribit"))
 
 
 def test_unknown_account_and_price_overrides() -> None:

@@ -12,10 +12,10 @@ dotted field path.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from crossmargin.errors import FieldValueError, InputError, UnknownNameError
 from crossmargin.haircuts.config import DynamicHaircutConfig, VolatilityMethod
@@ -26,6 +26,14 @@ NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 LiabilityWeight = Annotated[float, Field(ge=1, allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _as_utc(value: datetime) -> datetime:
+    """A time without a zone is UTC (so naive and zoned times in one file compare)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class _Model(BaseModel):
@@ -237,18 +245,43 @@ class FutureMarket(_MarketBase):
     """A linear dated future, margined like a perpetual until ``expiry``."""
 
     kind: Literal["future"]
-    expiry: datetime
+    expiry: UtcDatetime
 
 
 class OptionMarket(_MarketBase):
-    """A European option on ``underlying``. Accepted by the schema; not yet margined (issue #3)."""
+    """A European option on ``underlying``, premium and strike in settle-asset units.
+
+    Cross and isolated accounts margin it by the standard (per-position) option rule of Deribit
+    and bit.com: a long option needs no margin (its premium is its value); a short one needs
+    ``|q| max(maint_margin_frac S, maint_margin_frac V)`` at maint and
+    ``|q| max(initial_margin_frac S - OTM, initial_min_margin_frac S, <maint>)`` at init, with
+    ``S`` the underlying price, ``V`` the option's mark and ``OTM`` its out-of-the-money amount
+    (the mark itself is already a liability through the position's PnL). Portfolio accounts
+    margin it by scenario revaluation (:mod:`crossmargin.portfolio`). The mark is Black-76 on
+    the underlying's price with ``mark_vol``, or with the vol implied by ``mark_price``; time to
+    expiry runs from the book's ``as_of``.
+    """
 
     kind: Literal["option"]
     strike: PositivePrice
-    expiry: datetime
+    expiry: UtcDatetime
     option_type: Literal["call", "put"]
+    mark_vol: Annotated[float, Field(gt=0, le=20, allow_inf_nan=False)] | None = Field(
+        None, description="Mark implied volatility, per 1.0 per year (0.65 = 65 %)."
+    )
     initial_margin_frac: Fraction = 0.15
-    maint_margin_frac: Fraction = 0.1
+    initial_min_margin_frac: Fraction = Field(
+        0.10, description="Floor of the short-option initial fraction after the OTM credit."
+    )
+    maint_margin_frac: Fraction = 0.075
+
+    @model_validator(mode="after")
+    def _check_option(self) -> Self:
+        if self.brackets:
+            raise FieldValueError("brackets", "[...]", "not used by option markets")
+        if self.imf_factor:
+            raise FieldValueError("imf_factor", self.imf_factor, "not used by option markets")
+        return self
 
 
 Market = Annotated[PerpMarket | FutureMarket | OptionMarket, Field(discriminator="kind")]
@@ -273,10 +306,16 @@ class Position(_Model):
 
 
 class Account(_Model):
-    """An account: one pool of balances and positions (cross) or one bucket per position."""
+    """An account: one pool of balances and positions (cross), one bucket per position
+    (isolated), or one pool margined by scenario revaluation (portfolio)."""
 
     id: Name
-    mode: Literal["cross", "isolated"] = "cross"
+    mode: Literal["cross", "isolated", "portfolio"] = "cross"
+    profile: Name | None = Field(
+        None,
+        description="mode: portfolio - the portfolio-margin profile (generic, derive-pm2, "
+        "deribit); default generic.",
+    )
     balances: dict[Name, FiniteFloat] = Field(
         default_factory=dict, description="Asset -> quantity; negative is a borrow."
     )
@@ -286,7 +325,10 @@ class Account(_Model):
 class Book(_Model):
     """A portfolio file: the market (assets, markets) and the accounts to margin."""
 
-    as_of: datetime | None = Field(None, description="Valuation time (informational for now).")
+    as_of: UtcDatetime | None = Field(
+        None,
+        description="Valuation time; options' time to expiry runs from it (required with options).",
+    )
     pnl_convention: Literal["separate", "settle_netted"] = Field(
         "separate",
         description="'separate': positive PnL x PnL weight is an asset, margin and negative PnL "
@@ -317,6 +359,10 @@ class Book(_Model):
                     raise UnknownNameError(
                         f"{where}.balances.{asset}", asset, "unknown asset (not in 'assets')"
                     )
+            if account.profile is not None and account.mode != "portfolio":
+                raise InputError(
+                    f"{where}.profile", account.profile, "only used with mode: portfolio"
+                )
             self._check_positions(where, account)
         return self
 
@@ -334,6 +380,18 @@ class Book(_Model):
                     f"{at}.market", position.market, "duplicate position in the same market"
                 )
             seen_markets.add(position.market)
+            market = self.markets[position.market]
+            if isinstance(market, OptionMarket):
+                if self.as_of is None:
+                    raise InputError(
+                        "as_of", None, f"{at}: an option position needs the book's valuation time"
+                    )
+                if market.expiry <= self.as_of:
+                    raise InputError(
+                        f"markets.{position.market}.expiry",
+                        market.expiry.isoformat(),
+                        f"expired at as_of {self.as_of.isoformat()} (settle it first)",
+                    )
             if position.isolated_collateral and account.mode != "isolated":
                 raise InputError(
                     f"{at}.isolated_collateral",

@@ -55,7 +55,7 @@ from crossmargin.margin.arrays import (
     compile_market,
 )
 from crossmargin.margin.engine import apply_oracle
-from crossmargin.margin.kernel import evaluate_groups
+from crossmargin.margin.kernel import evaluate_groups, market_marks_usd
 from crossmargin.market.oracle import AggregatedPrice
 
 KIND_POSITION, KIND_PAIR = 0, 1
@@ -249,7 +249,7 @@ class _Run:
         self.status = np.full(arrays.n_groups, HEALTHY, dtype=np.int64)
         self.group_names = arrays.group_names(tables)
         prices = tables.price_usd
-        self.mark_usd = tables.market_basis * prices[tables.market_underlying]
+        self.mark_usd = market_marks_usd(tables)  # an option's is its premium
         self.settle_usd = prices[tables.market_settle]
         fees_m = [config.fee_for_market(s) for s in tables.market_symbols]
         fees_a = [config.fee_for_asset(s) for s in tables.asset_symbols]

@@ -19,9 +19,10 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from crossmargin.book.schema import Account, Book, OptionMarket
-from crossmargin.errors import InputError, NotSupportedError, UnknownNameError
+from crossmargin.book.schema import Account, Book, Market, OptionMarket
+from crossmargin.errors import InputError, UnknownNameError
 from crossmargin.haircuts.weights import bracket_cums, open_interest_scaled_frac
+from crossmargin.pricing import PricingInputError, implied_vol
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -32,6 +33,7 @@ INIT, MAINT = 0, 1
 LEVELS: dict[str, int] = {"init": INIT, "maint": MAINT}
 
 PNL_SEPARATE, PNL_SETTLE_NETTED = 0, 1
+SECONDS_PER_YEAR = 365.0 * 86_400.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +62,12 @@ class MarketTables:
     pnl_weight: FloatArray  # [2, n_markets]
     pnl_imf: FloatArray  # [n_markets]
     market_is_option: npt.NDArray[np.bool_]  # [n_markets]
+    option_strike: FloatArray  # [n_markets] settle-asset units; 0 for other markets
+    option_vol: FloatArray  # [n_markets] mark vol per 1.0 per year; NaN: none (see option_issue)
+    option_t_yrs: FloatArray  # [n_markets] time to expiry from as_of, years; NaN: no as_of
+    option_is_call: npt.NDArray[np.bool_]  # [n_markets]
+    option_min_frac: FloatArray  # [n_markets] initial_min_margin_frac
+    option_issue: dict[int, InputError]  # market id -> why it cannot be valued (raised on use)
     pnl_convention: int  # PNL_SEPARATE or PNL_SETTLE_NETTED
 
     @property
@@ -183,6 +191,7 @@ def compile_market(book: Book) -> MarketTables:
         if market.mark_price is not None and not isinstance(market, OptionMarket):
             # basis = mark in USD / index in USD; it keeps the mark-index ratio under price moves
             basis[j] = market.mark_price * price[settle[j]] / price[underlying[j]]
+    options = _compile_options(book, markets, price, settle)
     max_brackets = 1 + max((len(m.brackets) for m in markets), default=0)
     floors = np.full((n_markets, max_brackets), np.inf)
     fracs = np.zeros((2, n_markets, max_brackets))
@@ -235,10 +244,67 @@ def compile_market(book: Book) -> MarketTables:
         pnl_weight=level_pair((m.init_pnl_weight, m.maint_pnl_weight) for m in markets),
         pnl_imf=np.array([m.pnl_imf_factor for m in markets], dtype=np.float64),
         market_is_option=np.array([isinstance(m, OptionMarket) for m in markets], dtype=bool),
+        option_strike=options[0],
+        option_vol=options[1],
+        option_t_yrs=options[2],
+        option_is_call=options[3],
+        option_min_frac=options[4],
+        option_issue=options[5],
         pnl_convention=PNL_SETTLE_NETTED
         if book.pnl_convention == "settle_netted"
         else PNL_SEPARATE,
     )
+
+
+def _compile_options(
+    book: Book, markets: Sequence[Market], price: FloatArray, settle: IntArray
+) -> tuple[
+    FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray, dict[int, InputError]
+]:
+    """Strike, mark vol, time to expiry, call flag, init floor of every option market.
+
+    The vol is ``mark_vol``, else the Black-76 vol implied by ``mark_price`` at the book's
+    prices (forward = the underlying's price, no discounting). A market that cannot be valued
+    (no ``as_of``, no vol and no mark, a mark below intrinsic) is recorded, not raised: it
+    matters only if an account holds it.
+    """
+    n = len(markets)
+    strike, vol, t_yrs = np.zeros(n), np.full(n, np.nan), np.full(n, np.nan)
+    is_call, min_frac = np.zeros(n, dtype=bool), np.zeros(n)
+    issues: dict[int, InputError] = {}
+    symbols = list(book.markets)
+    for j, market in enumerate(markets):
+        if not isinstance(market, OptionMarket):
+            continue
+        where = f"markets.{symbols[j]}"
+        strike[j], is_call[j] = market.strike, market.option_type == "call"
+        min_frac[j] = market.initial_min_margin_frac
+        if book.as_of is not None:
+            t_yrs[j] = (market.expiry - book.as_of).total_seconds() / SECONDS_PER_YEAR
+        if market.mark_vol is not None:
+            vol[j] = market.mark_vol
+        elif market.mark_price is not None and t_yrs[j] > 0.0:
+            settle_usd = price[settle[j]]
+            try:
+                vol[j] = implied_vol(
+                    market.mark_price * settle_usd,
+                    book.assets[market.underlying].price,
+                    market.strike * settle_usd,
+                    float(t_yrs[j]),
+                    1.0,
+                    bool(is_call[j]),
+                )
+            except PricingInputError as exc:
+                issues[j] = InputError(f"{where}.mark_price", market.mark_price, str(exc))
+        if book.as_of is None:
+            issues[j] = InputError("as_of", None, f"{where}: options need the valuation time")
+        elif not t_yrs[j] > 0.0:
+            issues[j] = InputError(f"{where}.expiry", market.expiry.isoformat(), "expired")
+        elif np.isnan(vol[j]) and j not in issues:
+            issues[j] = InputError(
+                f"{where}.mark_vol", None, "an option needs mark_vol or mark_price"
+            )
+    return strike, vol, t_yrs, is_call, min_frac, issues
 
 
 class _RowBuilder:
@@ -327,7 +393,8 @@ def compile_accounts(
     builder = _RowBuilder(tables)
     modes: list[Mode] = []
     for a, account in enumerate(accounts):
-        account_mode: Mode = mode or account.mode
+        # a portfolio account is one pool in the kernel; its requirement is the scenario one
+        account_mode: Mode = mode or ("cross" if account.mode == "portfolio" else account.mode)
         modes.append(account_mode)
         balances = {
             tables.asset_id(sym, f"accounts[{a}].balances.{sym}"): float(qty)
@@ -336,11 +403,8 @@ def compile_accounts(
         markets = []
         for j, position in enumerate(account.positions):
             market = tables.market_id(position.market, f"accounts[{a}].positions[{j}].market")
-            if tables.market_is_option[market]:
-                raise NotSupportedError(
-                    f"accounts[{a}].positions[{j}]: option market {position.market!r} needs "
-                    "option pricing, which the cross/isolated kernel does not do yet"
-                )
+            if market in tables.option_issue:
+                raise tables.option_issue[market]
             markets.append(market)
         if account_mode == "cross":
             group = builder.open_group(a)

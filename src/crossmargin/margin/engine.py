@@ -28,7 +28,7 @@ from crossmargin.margin.arrays import (
     compile_accounts,
     compile_market,
 )
-from crossmargin.margin.kernel import evaluate_groups
+from crossmargin.margin.kernel import evaluate_groups, market_marks_usd
 from crossmargin.market.oracle import AggregatedPrice, OracleState
 
 #: Price multipliers searched for a sign change of maint health before refining the root:
@@ -506,7 +506,7 @@ class MarginEngine:
         """
         account = self.book.account(account_id)
         before = self.margin([account])[0]
-        changed = apply_changes(self.book, account, trades, withdrawals or {})
+        changed = apply_changes(self.book, account, trades, withdrawals or {}, self.tables)
         after = self.margin([changed], prices=prices)[0]
         return WhatIf(before, after, self._oracle_blocks(account, trades, withdrawals or {}))
 
@@ -669,8 +669,14 @@ def apply_changes(
     account: Account,
     trades: Sequence[Trade],
     withdrawals: Mapping[str, float],
+    tables: MarketTables | None = None,
 ) -> Account:
-    """A validated copy of ``account`` with trades and withdrawals applied (book untouched)."""
+    """A validated copy of ``account`` with trades and withdrawals applied (book untouched).
+
+    A trade without a price fills at the market's mark (an option's: its Black-76 premium from
+    ``tables``, default compiled from ``book``).
+    """
+    marks: list[float] = []
     balances = dict(account.balances)
     for asset, qty in withdrawals.items():
         if asset not in book.assets:
@@ -685,7 +691,14 @@ def apply_changes(
             raise InputError("trade.market", trade.market, "unknown market")
         if not math.isfinite(trade.qty):
             raise InputError("trade.qty", trade.qty, "quantity must be finite")
-        price = trade.price if trade.price is not None else _mark_price(book, trade.market)
+        if trade.price is not None:
+            price = trade.price
+        else:
+            if not marks:
+                compiled = tables if tables is not None else compile_market(book)
+                settle_usd = compiled.price_usd[compiled.market_settle]
+                marks.extend(market_marks_usd(compiled) / settle_usd)
+            price = marks[list(book.markets).index(trade.market)]
         if not math.isfinite(price) or price <= 0:
             raise InputError("trade.price", price, "price must be a finite number > 0")
         old = positions.get(trade.market)
@@ -704,13 +717,6 @@ def apply_changes(
             "positions": [p.model_dump() for p in positions.values()],
         }
     )
-
-
-def _mark_price(book: Book, market_symbol: str) -> float:
-    market = book.markets[market_symbol]
-    if market.mark_price is not None:
-        return market.mark_price
-    return book.assets[market.underlying].price / book.assets[market.settle_asset].price
 
 
 def _trade_position(

@@ -21,6 +21,12 @@ with :math:`T_a` the progressive collateral tiers, :math:`\hat w` the size-adjus
 asset's USD price, :math:`e_p` entry and :math:`f_p` unsettled funding in settle units) and
 :math:`R_{m,L}` the bracketed, size-premium margin requirement. Health is :math:`WA - WL`.
 
+An option's mark :math:`M_m` is its Black-76 premium on the underlying's price (forward = spot,
+no discounting) with the market's mark vol, revalued at every price the kernel is given (a
+shocked underlying moves the premium); its requirement is the standard option rule
+(:func:`option_requirement_usd`): nothing for a long, a fraction of the underlying's price less
+the out-of-the-money amount for a short.
+
 With the ``settle_netted`` convention (Mango v4) the position terms instead add
 :math:`c_p = u_p - R_{m,L}` (times the PnL weight when positive) to the group's settle-asset
 balance, which is then weighted like any balance.
@@ -39,12 +45,16 @@ from crossmargin.haircuts.weights import (
     tiered_value_row,
 )
 from crossmargin.margin.arrays import (
+    INIT,
+    MAINT,
     PNL_SETTLE_NETTED,
     FloatArray,
     IntArray,
     MarketTables,
     PortfolioArrays,
 )
+from crossmargin.pricing._jit import kernel as pricing_kernel
+from crossmargin.pricing.black76 import black76_price_row
 
 NO_SHOCK = np.ones(0)  # also 'no output' for the optional row-contribution arrays
 
@@ -83,6 +93,96 @@ def position_requirement_usd(
     return requirement
 
 
+@jit_no_refcount
+def option_requirement_usd(
+    level: int,
+    qty: float,
+    underlying_usd: float,
+    strike_usd: float,
+    mark_usd: float,
+    is_call: bool,
+    init_frac: float,
+    init_min_frac: float,
+    maint_frac: float,
+) -> float:
+    r"""Standard (per-position) margin of an option position beyond its mark, USD.
+
+    Deribit's and bit.com's rule for a short of :math:`|q|` on underlying price :math:`S` with
+    mark :math:`V` and out-of-the-money amount :math:`OTM = \max(K - S, 0)` (call) or
+    :math:`\max(S - K, 0)` (put):
+
+    .. math::
+
+        R_{maint} = |q| \max(f_M S, f_M V), \qquad
+        R_{init} = \max(|q| \max(f_I S - OTM, f_{I,min} S), R_{maint})
+
+    (0.075, 0.15, 0.10 by default). The mark itself enters health through the position's PnL,
+    so it is not added here. A long option needs nothing: its premium is its worst loss.
+    """
+    if qty >= 0.0:
+        return 0.0
+    abs_qty = -qty
+    maint = abs_qty * max(maint_frac * underlying_usd, maint_frac * mark_usd)
+    if level == MAINT:
+        return maint
+    otm = (
+        max(strike_usd - underlying_usd, 0.0) if is_call else max(underlying_usd - strike_usd, 0.0)
+    )
+    initial = abs_qty * max(init_frac * underlying_usd - otm, init_min_frac * underlying_usd)
+    return max(initial, maint)
+
+
+@pricing_kernel  # numpy error model, as the pricer is written for (a jit caller would raise)
+def option_mark_usd(
+    underlying_usd: float, strike_usd: float, vol: float, t_yrs: float, is_call: bool
+) -> float:
+    """Black-76 premium of one option on the underlying's price (forward = spot, df = 1), USD."""
+    return black76_price_row(underlying_usd, strike_usd, vol, t_yrs, 1.0, is_call)
+
+
+@pricing_kernel
+def mark_kernel(
+    price_usd: FloatArray,
+    market_underlying: IntArray,
+    market_settle: IntArray,
+    market_basis: FloatArray,
+    market_is_option: npt.NDArray[np.bool_],
+    option_strike: FloatArray,
+    option_vol: FloatArray,
+    option_t_yrs: FloatArray,
+    option_is_call: npt.NDArray[np.bool_],
+) -> FloatArray:
+    """Mark of every market in USD per unit: basis x underlying, or an option's premium."""
+    marks = market_basis * price_usd[market_underlying]
+    for m in range(marks.shape[0]):
+        # only valued options (finite vol, unexpired): the compile step refuses holding others
+        if market_is_option[m] and option_vol[m] > 0.0 and option_t_yrs[m] > 0.0:
+            marks[m] = option_mark_usd(
+                price_usd[market_underlying[m]],
+                option_strike[m] * price_usd[market_settle[m]],
+                option_vol[m],
+                option_t_yrs[m],
+                option_is_call[m],
+            )
+    return marks
+
+
+def market_marks_usd(tables: MarketTables, price_usd: FloatArray | None = None) -> FloatArray:
+    """Mark of every market in USD per unit at ``price_usd`` (default: the book's prices)."""
+    marks: FloatArray = mark_kernel(
+        tables.price_usd if price_usd is None else price_usd,
+        tables.market_underlying,
+        tables.market_settle,
+        tables.market_basis,
+        tables.market_is_option,
+        tables.option_strike,
+        tables.option_vol,
+        tables.option_t_yrs,
+        tables.option_is_call,
+    )
+    return marks
+
+
 @jit
 def health_kernel(
     level: int,
@@ -107,6 +207,12 @@ def health_kernel(
     pnl_weight: FloatArray,
     pnl_imf: FloatArray,
     pnl_convention: int,
+    market_is_option: npt.NDArray[np.bool_],
+    option_strike: FloatArray,
+    option_vol: FloatArray,
+    option_t_yrs: FloatArray,
+    option_is_call: npt.NDArray[np.bool_],
+    option_min_frac: FloatArray,
     bal_start: IntArray,
     bal_asset: IntArray,
     bal_qty: FloatArray,
@@ -143,7 +249,17 @@ def health_kernel(
     shocked = shock_asset >= 0
     n_groups = weighted_assets.shape[0]
     # per-market prices once per call, not once per position row
-    market_mark_usd = market_basis * price_usd[market_underlying]
+    market_mark_usd = mark_kernel(
+        price_usd,
+        market_underlying,
+        market_settle,
+        market_basis,
+        market_is_option,
+        option_strike,
+        option_vol,
+        option_t_yrs,
+        option_is_call,
+    )
     market_settle_usd = price_usd[market_settle]
 
     for g in range(n_groups):
@@ -156,25 +272,51 @@ def health_kernel(
             qty = pos_qty[r]
             mark_usd = market_mark_usd[m]
             settle_px = market_settle_usd[m]
+            is_option = market_is_option[m]
+            underlying_usd = price_usd[market_underlying[m]]
             if shocked:
                 if market_underlying[m] == shock_asset:
                     mark_usd *= mult
+                    underlying_usd *= mult
                 if market_settle[m] == shock_asset:
                     settle_px *= mult
+                if is_option and (
+                    market_underlying[m] == shock_asset or market_settle[m] == shock_asset
+                ):
+                    mark_usd = option_mark_usd(
+                        underlying_usd,
+                        option_strike[m] * settle_px,
+                        option_vol[m],
+                        option_t_yrs[m],
+                        option_is_call[m],
+                    )
             pnl_usd = qty * (mark_usd - pos_entry[r] * settle_px) - pos_funding[r] * settle_px
             abs_qty = abs(qty)
-            requirement = position_requirement_usd(
-                level,
-                m,
-                abs_qty * mark_usd,
-                abs_qty,
-                margin_frac,
-                market_imf,
-                bracket_floor_usd,
-                bracket_frac,
-                bracket_cum_usd,
-                bracket_count,
-            )
+            if is_option:
+                requirement = option_requirement_usd(
+                    level,
+                    qty,
+                    underlying_usd,
+                    option_strike[m] * settle_px,
+                    mark_usd,
+                    option_is_call[m],
+                    margin_frac[INIT, m],
+                    option_min_frac[m],
+                    margin_frac[MAINT, m],
+                )
+            else:
+                requirement = position_requirement_usd(
+                    level,
+                    m,
+                    abs_qty * mark_usd,
+                    abs_qty,
+                    margin_frac,
+                    market_imf,
+                    bracket_floor_usd,
+                    bracket_frac,
+                    bracket_cum_usd,
+                    bracket_count,
+                )
             eq += pnl_usd
             if netted:
                 contribution = pnl_usd - requirement
@@ -268,6 +410,12 @@ def evaluate_groups(
         tables.pnl_weight,
         tables.pnl_imf,
         tables.pnl_convention,
+        tables.market_is_option,
+        tables.option_strike,
+        tables.option_vol,
+        tables.option_t_yrs,
+        tables.option_is_call,
+        tables.option_min_frac,
         arrays.bal_start,
         arrays.bal_asset,
         arrays.bal_qty,

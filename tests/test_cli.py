@@ -145,7 +145,7 @@ def test_schema_is_json_schema() -> None:
         (["margin", "--account", "nobody"], None, "no account with this id"),
         (["margin", "--price", "ETH=-3"], None, "prices.ETH"),
         (["margin", "--price", "ETH"], None, "expected NAME=NUMBER"),
-        (["margin", "--mode", "portfolio"], None, "--mode"),
+        (["margin", "--mode", "spot"], None, "--mode"),
         (["what-if", "--account", "sol-degen", "--trade", "XYZ=1"], None, "unknown market"),
     ],
 )

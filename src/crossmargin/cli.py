@@ -48,9 +48,12 @@ from crossmargin.market.loaders import load_history
 from crossmargin.report import (
     compare_table,
     explain_table,
+    greeks_table,
     haircut_table,
     liquidation_table,
     margin_table,
+    portfolio_summary_table,
+    portfolio_table,
     print_what_if,
     stress_table,
 )
@@ -77,7 +80,15 @@ def _margin_report(
     accounts = [book.account(account)] if account else None
     parsed_mode, parsed_prices = parse_mode(mode), parse_pairs("--price", prices)
     reports = engine.margin(accounts, parsed_mode, parsed_prices)
-    rows = engine.explain(accounts, explain, parsed_mode, parsed_prices) if explain else []
+    if explain and parsed_mode == "portfolio":
+        raise InputError(
+            "--explain",
+            explain,
+            "row contributions are the kernel's; portfolio margin is "
+            "explained by its worst scenario and components (shown without --explain)",
+        )
+    kernel_mode = None if parsed_mode == "portfolio" else parsed_mode
+    rows = engine.explain(accounts, explain, kernel_mode, parsed_prices) if explain else []
     if as_json:
         data: dict[str, Any] = {"accounts": [r.to_dict() for r in reports]}
         if explain:
@@ -86,6 +97,9 @@ def _margin_report(
         return
     console.print(margin_table(reports))
     console.print(liquidation_table(reports))
+    breakdown = portfolio_table(reports)
+    if breakdown is not None:
+        console.print(breakdown)
     if explain:
         console.print(explain_table(rows, explain))
 
@@ -297,6 +311,85 @@ def liquidate(
     else:
         for table in liquidation_tables(result):
             console.print(table)
+
+
+@app.command()
+@one_line_errors
+def greeks(
+    file: FileArg,
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Portfolio Greeks per underlying and expiry: delta (coin and USD), gamma, vega, theta."""
+    from crossmargin.portfolio import portfolio_from_book, portfolio_greeks
+
+    book = load_book(file)
+    chosen = [book.account(account)] if account else [a for a in book.accounts if a.positions]
+    tables = MarginEngine(book).tables
+    results = {
+        a.id: portfolio_greeks(portfolio_from_book(book, a.id, tables=tables).to_portfolio())
+        for a in chosen
+    }
+    if as_json:
+        emit_json({"accounts": results})
+        return
+    for account_id, per_underlying in results.items():
+        console.print(greeks_table(account_id, per_underlying))
+
+
+@app.command("import-derive")
+@one_line_errors
+def import_derive(
+    case: Annotated[Path, typer.Argument(help="A Derive PM2 case (JSON).", show_default=False)],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the YAML here instead of stdout.")
+    ] = None,
+) -> None:
+    """Convert a Derive PM2 case into a portfolio-margin file (portfolio + profile) as YAML.
+
+    The file runs with ``crossmargin portfolio-margin``; it also carries our result, the
+    case's reference MM/IM and every figure that differs (``mismatches``, empty when all match).
+    """
+    import yaml
+
+    from crossmargin.portfolio import import_derive as convert
+
+    text = yaml.safe_dump(convert(case), sort_keys=False)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+        console.print(f"written to {out}")
+
+
+@app.command("portfolio-margin")
+@one_line_errors
+def portfolio_margin_command(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="YAML/JSON with 'portfolio' and 'profile' (a name or a full profile).",
+            show_default=False,
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Scenario-grid margin of one portfolio-margin file (e.g. from ``import-derive``)."""
+    from crossmargin.book.io import read_structured
+    from crossmargin.portfolio import PortfolioSpec, Profile, get_profile, portfolio_margin
+
+    data = read_structured(file)
+    if not isinstance(data, dict) or "portfolio" not in data:
+        raise InputError("portfolio", None, f"{file}: expected a mapping with 'portfolio'")
+    raw_profile = data.get("profile", "generic")
+    profile = (
+        get_profile(raw_profile) if isinstance(raw_profile, str) else Profile.from_data(raw_profile)
+    )
+    result = portfolio_margin(PortfolioSpec.from_data(data["portfolio"]).to_portfolio(), profile)
+    if as_json:
+        emit_json(result.to_dict(scenarios=True))
+        return
+    console.print(portfolio_summary_table(result))
 
 
 @app.command()

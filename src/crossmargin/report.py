@@ -20,6 +20,7 @@ from crossmargin.margin.engine import (
     LiquidationPrice,
     WhatIf,
 )
+from crossmargin.portfolio.engine import PortfolioMarginResult
 from crossmargin.risk.stress import ScenarioLibrary, StressResult
 
 
@@ -60,7 +61,7 @@ def margin_table(reports: Sequence[AccountMargin], title: str = "Margin") -> Tab
     table.add_column("ratio", justify="right")
     table.add_column("status")
     for report in reports:
-        label = report.account_id + (" (isolated)" if report.mode == "isolated" else "")
+        label = report.account_id + ("" if report.mode == "cross" else f" ({report.mode})")
         rows: list[tuple[str, AccountMargin | BucketMargin]] = [(label, report)]
         if report.mode == "isolated":
             rows += [(f"  └ {b.name}", b) for b in report.buckets]
@@ -150,7 +151,7 @@ def explain_table(rows: Sequence[Contribution], level: str) -> Table:
 def compare_table(rows: Sequence[CapitalComparison]) -> Table:
     """Collateral required under isolated vs cross margin, and what cross frees."""
     table = Table(
-        title="Capital to add to pass the init check: isolated vs cross margin",
+        title="Capital to add to pass the init check: isolated vs cross vs portfolio margin",
         header_style="bold",
     )
     table.add_column("account")
@@ -159,7 +160,10 @@ def compare_table(rows: Sequence[CapitalComparison]) -> Table:
     table.add_column("cross: add $", justify="right")
     table.add_column("cross frees $", justify="right")
     table.add_column("cross / isolated", justify="right")
-    total_iso = total_cross = 0.0
+    table.add_column("portfolio: add $", justify="right")
+    table.add_column("IM cross $", justify="right")
+    table.add_column("IM portfolio $", justify="right")
+    total_iso = total_cross = total_portfolio = 0.0
     for row in rows:
         total_iso += row.isolated_required_usd
         total_cross += row.cross_required_usd
@@ -171,7 +175,11 @@ def compare_table(rows: Sequence[CapitalComparison]) -> Table:
             usd(row.cross_required_usd),
             Text(usd(row.freed_usd), style="green" if row.freed_usd > 0 else ""),
             "-" if share is None else f"{share:.1%}",
+            "-" if row.portfolio_required_usd is None else usd(row.portfolio_required_usd),
+            usd(row.cross_requirement_usd),
+            "-" if row.portfolio_requirement_usd is None else usd(row.portfolio_requirement_usd),
         )
+        total_portfolio += row.portfolio_required_usd or 0.0
     if len(rows) > 1:
         share_total = total_cross / total_iso if total_iso > 0 else None
         table.add_row(
@@ -181,6 +189,9 @@ def compare_table(rows: Sequence[CapitalComparison]) -> Table:
             usd(total_cross),
             usd(total_iso - total_cross),
             "-" if share_total is None else f"{share_total:.1%}",
+            usd(total_portfolio),
+            "",
+            "",
         )
     return table
 
@@ -301,3 +312,96 @@ def liquidation_tables(result: Any) -> list[Table]:
 
 
 _NUMERIC_STEP = {"#", "qty", "price", "cost $", "maint $"}
+
+
+def portfolio_table(reports: Sequence[AccountMargin]) -> Table | None:
+    """Why a portfolio account's margin is what it is: worst scenario and each component."""
+    table = Table(title="Portfolio margin: worst scenario and components", header_style="bold")
+    for name in ("account", "profile", "underlying", "worst scenario", "loss $"):
+        table.add_column(name, justify="right" if name.endswith("$") else "left")
+    for name in ("MM $", "IM $", "of which contingencies (MM / IM) $"):
+        table.add_column(name, justify="right")
+    rows = 0
+    for report in reports:
+        result = report.portfolio
+        if result is None:
+            continue
+        for i, risk in enumerate(result.underlyings):
+            first = i == 0
+            table.add_row(
+                report.account_id if first else "",
+                result.profile if first else "",
+                risk.name,
+                risk.worst_label,
+                usd(risk.loss_usd),
+                usd(result.maint.requirement_usd) if first else "",
+                usd(result.initial.requirement_usd) if first else "",
+                f"{usd(result.maint.contingencies.total_usd)} / "
+                f"{usd(result.initial.contingencies.total_usd)}"
+                if first
+                else "",
+            )
+            rows += 1
+    return table if rows else None
+
+
+def greeks_table(account_id: str, greeks: dict[str, Any]) -> Table:
+    """Portfolio Greeks per underlying and expiry (delta in coin and USD)."""
+    table = Table(title=f"Greeks of {account_id}", header_style="bold")
+    table.add_column("underlying / expiry")
+    for name in ("delta (coin)", "delta $", "gamma $ per 1%", "vega $ per vol pt", "theta $/day"):
+        table.add_column(name, justify="right")
+    for name, g in greeks.items():
+        table.add_row(
+            Text(name, style="bold"),
+            f"{g['delta_qty']:,.4f}",
+            usd(g["delta_usd"]),
+            usd(g["gamma_usd_per_1pct"]),
+            usd(g["vega_usd_per_vol_point"]),
+            usd(g["theta_usd_per_day"]),
+        )
+        for expiry, e in g["expiries"].items():
+            table.add_row(
+                f"  └ {expiry}",
+                f"{e['delta_qty']:,.4f}",
+                "",
+                "",
+                usd(e["vega_usd_per_vol_point"]),
+                usd(e["theta_usd_per_day"]),
+            )
+    return table
+
+
+def portfolio_summary_table(result: PortfolioMarginResult) -> Table:
+    """One portfolio-margin result: MTM, MM and IM with their parts, worst scenario per
+    underlying."""
+    table = Table(title=f"Portfolio margin ({result.profile})", header_style="bold")
+    table.add_column("figure")
+    table.add_column("maint $", justify="right")
+    table.add_column("initial $", justify="right")
+    mm, im = result.maint, result.initial
+    table.add_row("mark-to-market", usd(result.mtm_usd), usd(result.mtm_usd))
+    table.add_row(
+        f"scenario loss x factor ({mm.loss_factor:g} / {im.loss_factor:g})",
+        usd(mm.scenario_requirement_usd),
+        usd(im.scenario_requirement_usd),
+    )
+    for name in ("perp_usd", "option_usd", "collateral_usd", "confidence_usd"):
+        table.add_row(
+            f"  {name.removesuffix('_usd')} contingency",
+            usd(getattr(mm.contingencies, name)),
+            usd(getattr(im.contingencies, name)),
+        )
+    table.add_row("requirement", usd(mm.requirement_usd), usd(im.requirement_usd))
+    table.add_row(
+        Text("margin (MTM - requirement)", style="bold"),
+        _signed(mm.margin_usd),
+        _signed(im.margin_usd),
+    )
+    for risk in result.underlyings:
+        table.add_row(f"{risk.name}: worst = {risk.worst_label}", usd(-risk.loss_usd), "")
+    return table
+
+
+def _signed(value: float) -> Text:
+    return Text(usd(value), style="green" if value >= 0 else "bold red")

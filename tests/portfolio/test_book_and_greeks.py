@@ -66,7 +66,8 @@ def test_book_account_to_portfolio() -> None:
     (perp,) = spec.perps
     assert perp.value_usd == pytest.approx(-1.0 * (3000.0 - 3100.0))
     eth, btc = spec.collaterals
-    assert (eth.shocked_with, eth.mm_haircut_frac) == ("ETH", pytest.approx(0.1))
+    # shocked with its underlying: price risk in the grid, no haircut on top
+    assert (eth.shocked_with, eth.mm_haircut_frac, eth.im_haircut_frac) == ("ETH", 0.0, 0.0)
     assert (btc.shocked_with, btc.im_haircut_frac) == (None, pytest.approx(0.1))
     result = portfolio_margin(spec.to_portfolio(), get_profile("generic"))
     assert result.mtm_usd == pytest.approx(-1000.0 + 100.0 - 5 * 60.0 + 6000.0 + 6000.0)

@@ -24,13 +24,22 @@ DEMO_BOOK = "demo_book.yaml"
 def load_book(path: str | Path) -> Book:
     """Read and validate a portfolio file (``.yaml``, ``.yml`` or ``.json``)."""
     file = Path(path)
+    return parse_book(_read_text(file), source=str(file), base_dir=file.parent)
+
+
+def read_structured(path: str | Path) -> Any:
+    """Parsed YAML or JSON of a file (unique keys), with the same errors as :func:`load_book`."""
+    file = Path(path)
+    return _parse_document(_read_text(file), str(file))
+
+
+def _read_text(file: Path) -> str:
     try:
-        text = file.read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError("file", str(file), "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError("file", str(file), f"cannot be read: {exc}") from None
-    return parse_book(text, source=str(file), base_dir=file.parent)
 
 
 def load_demo_book() -> Book:

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from crossmargin.errors import CrossmarginError, InputError
-from crossmargin.margin.arrays import Mode
+from crossmargin.margin.arrays import AccountMode
 
 # a pipe or CI log gets a readable width rather than rich's 80-column default
 console = Console() if Console().is_terminal else Console(width=132)
@@ -31,7 +31,9 @@ ShockOpt = Annotated[
 ]
 ModeOpt = Annotated[
     str | None,
-    typer.Option("--mode", help="Evaluate every account in this mode: cross or isolated."),
+    typer.Option(
+        "--mode", help="Evaluate every account in this mode: cross, isolated or portfolio."
+    ),
 ]
 PriceOpt = Annotated[
     list[str] | None,
@@ -61,11 +63,11 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
-def parse_mode(mode: str | None) -> Mode | None:
+def parse_mode(mode: str | None) -> AccountMode | None:
     if mode is None:
         return None
-    if mode not in ("cross", "isolated"):
-        raise InputError("--mode", mode, "must be 'cross' or 'isolated'")
+    if mode not in ("cross", "isolated", "portfolio"):
+        raise InputError("--mode", mode, "must be 'cross', 'isolated' or 'portfolio'")
     return mode  # type: ignore[return-value]
 
 

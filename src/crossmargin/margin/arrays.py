@@ -27,6 +27,8 @@ from crossmargin.pricing import PricingInputError, implied_vol
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Mode = Literal["cross", "isolated"]
+#: an account's mode; the kernel sees a portfolio account as one cross pool
+AccountMode = Literal["cross", "isolated", "portfolio"]
 
 #: Row index of the two margin levels in every ``[2, n]`` parameter array.
 INIT, MAINT = 0, 1

@@ -11,16 +11,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from crossmargin.book.schema import Account, Book, Position
-from crossmargin.errors import InputError
+from crossmargin.errors import InputError, NotSupportedError
 from crossmargin.margin.arrays import (
     INIT,
     LEVELS,
     MAINT,
+    AccountMode,
     FloatArray,
     MarketTables,
     Mode,
@@ -30,6 +31,9 @@ from crossmargin.margin.arrays import (
 )
 from crossmargin.margin.kernel import evaluate_groups, market_marks_usd
 from crossmargin.market.oracle import AggregatedPrice, OracleState
+
+if TYPE_CHECKING:
+    from crossmargin.portfolio.engine import PortfolioMarginResult
 
 #: Price multipliers searched for a sign change of maint health before refining the root:
 #: moves of 0.1 % to 100 % down and 0.1 % to 1,000,000x up, log-spaced.
@@ -132,13 +136,15 @@ class AccountMargin:
     """Margin of one account; ``buckets`` has one entry (cross) or one per isolated bucket."""
 
     account_id: str
-    mode: Mode
+    mode: AccountMode
     equity_usd: float
     init: LevelFigures
     maint: LevelFigures
     liquidatable: bool
     liquidation_prices: dict[str, LiquidationPrice]
     buckets: tuple[BucketMargin, ...]
+    #: mode portfolio: the scenario-grid result (WA = mark-to-market, WL = its requirement)
+    portfolio: PortfolioMarginResult | None = None
 
     @property
     def can_open_risk(self) -> bool:
@@ -155,6 +161,7 @@ class AccountMargin:
             "liquidatable": self.liquidatable,
             "liquidation_prices": {k: v.to_dict() for k, v in self.liquidation_prices.items()},
             "buckets": [b.to_dict() for b in self.buckets] if self.mode == "isolated" else [],
+            "portfolio": None if self.portfolio is None else self.portfolio.to_dict(False),
         }
 
 
@@ -405,6 +412,13 @@ class CapitalComparison:
     isolated_required_usd: float
     cross_required_usd: float
     collateral_usd: float
+    #: capital the account's risk ties up at init, equity - init health (cross pool)
+    cross_requirement_usd: float = 0.0
+    #: scenario-grid portfolio margin (the account's profile, default generic): capital to add,
+    #: and the IM requirement (MTM - margin); ``None`` for an account without positions or one
+    #: that portfolio margin cannot take (a borrowed underlying)
+    portfolio_required_usd: float | None = None
+    portfolio_requirement_usd: float | None = None
 
     @property
     def freed_usd(self) -> float:
@@ -426,6 +440,9 @@ class CapitalComparison:
             "freed_usd": self.freed_usd,
             "cross_to_isolated": self.cross_to_isolated,
             "collateral_usd": self.collateral_usd,
+            "cross_requirement_usd": self.cross_requirement_usd,
+            "portfolio_required_usd": self.portfolio_required_usd,
+            "portfolio_requirement_usd": self.portfolio_requirement_usd,
         }
 
 
@@ -460,18 +477,77 @@ class MarginEngine:
     def margin(
         self,
         accounts: Sequence[Account] | None = None,
-        mode: Mode | None = None,
+        mode: AccountMode | None = None,
         prices: Mapping[str, float] | None = None,
         with_liquidation_prices: bool = True,
     ) -> list[AccountMargin]:
-        """Per-account margin report (see :class:`AccountMargin`)."""
-        result = self.evaluate(accounts, mode, prices)
-        return account_margins(result, with_liquidation_prices)
+        """Per-account margin report (see :class:`AccountMargin`).
+
+        Accounts in portfolio mode (their own, or ``mode="portfolio"`` for all) that hold a
+        position get the scenario-grid requirement of their profile (default ``generic``):
+        weighted assets = mark-to-market, weighted liabilities = the requirement, no
+        liquidation prices. One without positions is a spot pool, margined by the kernel.
+        """
+        chosen = self.book.accounts if accounts is None else accounts
+        kernel_mode: Mode | None = "cross" if mode == "portfolio" else mode
+        result = self.evaluate(chosen, kernel_mode, prices)
+        reports = account_margins(result, with_liquidation_prices)
+        price_usd = result.price_usd
+        for i, account in enumerate(chosen):
+            if (mode or account.mode) == "portfolio":
+                reports[i] = self._portfolio_report(reports[i], account, price_usd)
+        return reports
+
+    def portfolio_result(
+        self, account: Account, price_usd: FloatArray | None = None
+    ) -> PortfolioMarginResult:
+        """Scenario-grid portfolio margin of one account under its profile (default generic)."""
+        from crossmargin.portfolio import get_profile, portfolio_from_book, portfolio_margin
+
+        index = self.book.accounts.index(account) if account in self.book.accounts else -1
+        profile_name = account.profile or "generic"
+        try:
+            profile = get_profile(profile_name)
+        except InputError:
+            raise InputError(
+                f"accounts[{index}].profile", profile_name, "unknown portfolio-margin profile"
+            ) from None
+        book = self.book if index >= 0 else self.book.model_copy(update={"accounts": [account]})
+        spec = portfolio_from_book(book, account.id, tables=self.tables, price_usd=price_usd)
+        return portfolio_margin(spec.to_portfolio(), profile)
+
+    def _portfolio_or_none(self, account: Account) -> PortfolioMarginResult | None:
+        if not account.positions:
+            return None
+        try:
+            return self.portfolio_result(account)
+        except NotSupportedError:  # e.g. a borrowed underlying: no portfolio figure
+            return None
+
+    def _portfolio_report(
+        self, report: AccountMargin, account: Account, price_usd: FloatArray
+    ) -> AccountMargin:
+        if not account.positions:
+            return replace(report, mode="portfolio")
+        result = self.portfolio_result(account, price_usd)
+        init = LevelFigures(result.mtm_usd, result.initial.requirement_usd)
+        maint = LevelFigures(result.mtm_usd, result.maint.requirement_usd)
+        bucket = BucketMargin("portfolio", report.equity_usd, init, maint)
+        return replace(
+            report,
+            mode="portfolio",
+            init=init,
+            maint=maint,
+            liquidatable=maint.health_usd < 0.0,
+            liquidation_prices={},
+            buckets=(bucket,),
+            portfolio=result,
+        )
 
     def account_margin(
         self,
         account_id: str,
-        mode: Mode | None = None,
+        mode: AccountMode | None = None,
         prices: Mapping[str, float] | None = None,
     ) -> AccountMargin:
         """One account's report: a batch of one through the same kernel."""
@@ -540,7 +616,11 @@ class MarginEngine:
         position. Isolated: the wallet (all balances, no positions) and each position (alone,
         no collateral) are separate buckets, and each bucket's deficit ``max(0, -H_b)`` must be
         funded on its own; a bucket's surplus cannot fund another. Since
-        ``max(0, -sum H_b) <= sum max(0, -H_b)``, cross never needs more.
+        ``max(0, -sum H_b) <= sum max(0, -H_b)``, cross never needs more. Portfolio:
+        ``max(0, IM - MTM)`` of the scenario-grid margin (:meth:`portfolio_result`).
+
+        Requirements (the capital the risk ties up, whatever the account holds): cross
+        ``equity - H_init``, portfolio its IM requirement; they compare hedges across models.
         """
         chosen = self.book.accounts if accounts is None else accounts
         deficits = {}
@@ -548,6 +628,8 @@ class MarginEngine:
             arrays = compile_accounts(self.tables, chosen, mode, use_allocations=False)
             result = evaluate_arrays(self.tables, arrays)
             deficits[mode] = result.per_account(np.maximum(-result.health[INIT], 0.0))
+            if mode == "cross":
+                cross_requirement = result.per_account(result.equity - result.health[INIT])
         prices = self.tables.price_usd
         comparisons = []
         for i, account in enumerate(chosen):
@@ -556,12 +638,16 @@ class MarginEngine:
                 for sym, qty in account.balances.items()
                 if qty > 0
             )
+            pm = self._portfolio_or_none(account)
             comparisons.append(
                 CapitalComparison(
                     account_id=account.id,
                     isolated_required_usd=float(deficits["isolated"][i]),
                     cross_required_usd=float(deficits["cross"][i]),
                     collateral_usd=collateral,
+                    cross_requirement_usd=float(cross_requirement[i]),
+                    portfolio_required_usd=None if pm is None else max(0.0, -pm.initial.margin_usd),
+                    portfolio_requirement_usd=None if pm is None else pm.initial.requirement_usd,
                 )
             )
         return comparisons

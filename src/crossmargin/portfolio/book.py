@@ -1,84 +1,90 @@
 """An account of a portfolio file (:class:`~crossmargin.book.Book`) as a portfolio-margin account.
 
-For accounts with ``mode: portfolio`` (to be added to the book schema) and for ``compare``'s
-portfolio column. The mapping:
+For accounts with ``mode: portfolio`` and for ``compare``'s portfolio column. The mapping:
 
 * every underlying of the account's option, perp and future markets is an underlying, at its
   asset's USD price (confidence 1);
 * options are grouped into expiries by (underlying, expiry): time to expiry from the book's
-  ``as_of`` (or the ``as_of`` argument), forward = the underlying's price (no rate, no basis:
-  the book has neither yet); the strike is in settle-asset units; the vol is, in order of
-  preference, ``vols[market]``, the market's ``mark_vol`` (when the schema has one) or the
-  Black-76 implied vol of its ``mark_price`` (a premium in settle-asset units);
+  ``as_of``, forward = the underlying's price (no rate, no basis: the book has neither yet);
+  the strike is in settle-asset units; the vol is ``vols[market]`` if given, else the one the
+  risk kernel marks the option with (its ``mark_vol``, or the Black-76 vol implied by its
+  ``mark_price``: :func:`crossmargin.margin.arrays.compile_market`), so both margin models
+  value an option alike;
 * perps and dated futures are linear perps at their mark (a future's expiry is ignored),
   valued at their unrealized PnL ``qty (mark - entry) - funding`` (USD);
-* a positive balance is collateral with haircuts ``1 - maint_asset_weight`` (MM) and
-  ``maint_asset_weight - init_asset_weight`` (extra for IM), shocked with the underlying when
-  it is one (risk-cancelling, as Derive's base collateral); a negative balance is borrowed cash
-  at its USD value (borrowing an underlying is not supported).
+* a positive balance of an underlying is collateral shocked with it in every scenario
+  (risk-cancelling, as Derive's base collateral) and, its price risk being in the grid, takes
+  no haircut; any other positive balance is collateral with haircuts ``1 - maint_asset_weight``
+  (MM) and ``maint_asset_weight - init_asset_weight`` (extra for IM); a negative balance is
+  borrowed cash at its USD value (borrowing an underlying is not supported).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from crossmargin.book.schema import Book, OptionMarket
+from crossmargin.book.schema import Account, Book, OptionMarket
 from crossmargin.errors import InputError, NotSupportedError
+from crossmargin.margin.arrays import FloatArray, MarketTables, compile_market
+from crossmargin.margin.kernel import market_marks_usd
 from crossmargin.portfolio.positions import PortfolioSpec
-from crossmargin.pricing import implied_vol
 
-SECONDS_PER_YEAR = 365.0 * 86_400.0
+
+def has_derivatives(account: Account) -> bool:
+    """Whether the account holds a position (a portfolio account without one is a spot pool)."""
+    return bool(account.positions)
 
 
 def portfolio_from_book(
     book: Book,
     account_id: str,
     *,
-    as_of: datetime | None = None,
     vols: Mapping[str, float] | None = None,
+    tables: MarketTables | None = None,
+    price_usd: FloatArray | None = None,
 ) -> PortfolioSpec:
     """The account ``account_id`` of ``book`` as a :class:`PortfolioSpec` (module docstring).
 
-    Raises :class:`~crossmargin.errors.InputError` naming the field for an option without a
-    vol or premium, a missing valuation time, an expired option or missing asset weights.
+    ``tables`` are the book's compiled market (compiled here if not given); ``price_usd``
+    overrides the asset prices (a stress or what-if move; vols stay fixed). Raises
+    :class:`~crossmargin.errors.InputError` naming the field for an option that cannot be
+    valued and :class:`~crossmargin.errors.NotSupportedError` for a borrowed underlying.
     """
     account = book.account(account_id)
-    when = as_of or book.as_of
+    tables = tables if tables is not None else compile_market(book)
+    prices = tables.price_usd if price_usd is None else price_usd
     vols = vols or {}
     where = f"accounts[{book.accounts.index(account)}]"
     underlyings: dict[str, dict[str, Any]] = {}
     expiries: dict[str, dict[str, Any]] = {}
     options: list[dict[str, Any]] = []
     perps: list[dict[str, Any]] = []
+    marks = market_marks_usd(tables, prices)
     for position in account.positions:
+        m = tables.market_id(position.market)
         market = book.markets[position.market]
-        spot = book.assets[market.underlying].price
-        settle = book.assets[market.settle_asset].price
+        spot = float(prices[tables.market_underlying[m]])
+        settle = float(prices[tables.market_settle[m]])
         underlyings[market.underlying] = {"spot_usd": spot}
         if isinstance(market, OptionMarket):
-            if when is None:
-                raise InputError("as_of", None, "a valuation time is needed to value options")
-            t = (market.expiry - when).total_seconds() / SECONDS_PER_YEAR
-            if t <= 0.0:
-                raise InputError(
-                    f"markets.{position.market}.expiry", market.expiry.isoformat(), "expired"
-                )
+            given_vol = position.market in vols and tables.option_t_yrs[m] > 0.0
+            if m in tables.option_issue and not given_vol:
+                raise tables.option_issue[m]
+            t = float(tables.option_t_yrs[m])
             key = f"{market.underlying}-{market.expiry:%Y%m%dT%H%M}"
             expiries[key] = {"underlying": market.underlying, "t_yrs": t, "forward_usd": spot}
-            strike = market.strike * settle
             options.append(
                 {
                     "expiry": key,
-                    "strike_usd": strike,
+                    "strike_usd": market.strike * settle,
                     "option_type": market.option_type,
                     "qty": position.qty,
-                    "vol": _vol(position.market, market, vols, spot, strike, t, settle),
+                    "vol": float(vols.get(position.market, tables.option_vol[m])),
                 }
             )
         else:
-            mark = market.mark_price * settle if market.mark_price is not None else spot
+            mark = float(marks[m])
             perps.append(
                 {
                     "underlying": market.underlying,
@@ -92,24 +98,28 @@ def portfolio_from_book(
     collaterals: list[dict[str, Any]] = []
     for symbol, qty in account.balances.items():
         asset = book.assets[symbol]
+        price = float(prices[tables.asset_id(symbol)])
         if qty < 0.0:
             if symbol in underlyings:
                 raise NotSupportedError(
                     f"{where}.balances.{symbol}: borrowing an underlying ({qty}) in a "
                     "portfolio-margin account"
                 )
-            cash += qty * asset.price
+            cash += qty * price
             continue
-        if asset.maint_asset_weight is None or asset.init_asset_weight is None:
-            raise InputError(f"assets.{symbol}.maint_asset_weight", None, "weights are needed")
+        assert asset.maint_asset_weight is not None and asset.init_asset_weight is not None
+        shocked = symbol in underlyings
         collaterals.append(
             {
                 "name": symbol,
                 "amount": qty,
-                "price_usd": asset.price,
-                "shocked_with": symbol if symbol in underlyings else None,
-                "mm_haircut_frac": 1.0 - asset.maint_asset_weight,
-                "im_haircut_frac": asset.maint_asset_weight - asset.init_asset_weight,
+                "price_usd": price,
+                "shocked_with": symbol if shocked else None,
+                # shocked with its underlying, its price risk is in the grid: no haircut on top
+                "mm_haircut_frac": 0.0 if shocked else 1.0 - asset.maint_asset_weight,
+                "im_haircut_frac": 0.0
+                if shocked
+                else asset.maint_asset_weight - asset.init_asset_weight,
             }
         )
     if not underlyings:
@@ -125,29 +135,4 @@ def portfolio_from_book(
             "perps": perps,
             "collaterals": collaterals,
         }
-    )
-
-
-def _vol(
-    symbol: str,
-    market: OptionMarket,
-    vols: Mapping[str, float],
-    spot: float,
-    strike: float,
-    t: float,
-    settle: float,
-) -> float:
-    if symbol in vols:
-        return float(vols[symbol])
-    mark_vol = getattr(market, "mark_vol", None)
-    if mark_vol is not None:
-        return float(mark_vol)
-    if market.mark_price is not None:
-        premium = market.mark_price * settle
-        vol = implied_vol(premium, spot, strike, t, 1.0, market.option_type == "call")
-        return float(vol)
-    raise InputError(
-        f"markets.{symbol}.mark_vol",
-        None,
-        "an option in a portfolio-margin account needs a vol (mark_vol) or a premium (mark_price)",
     )

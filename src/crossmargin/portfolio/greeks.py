@@ -13,7 +13,10 @@ so
 
 in units of the underlying (delta) and of the underlying per USD (gamma). Perps add their
 quantity to the delta and collateral shocked with the underlying its value divided by the
-spot. Vega is per vol point (0.01) and theta per calendar day, both in USD.
+spot. Vega is per vol point (0.01) and theta per calendar day, both in USD. In USD (per
+underlying): delta :math:`\Delta_S S` (the USD value that moves one for one with the spot) and
+gamma per 1 % move :math:`0.01\,\Gamma_S S^2`, the change of the USD delta when the spot moves
+1 % (a desk's "cash gamma").
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from crossmargin.pricing import black76
 
 
 def portfolio_greeks(portfolio: Portfolio) -> dict[str, Any]:
-    """``{underlying: {delta_qty, gamma_per_usd, vega_usd_per_vol_point, theta_usd_per_day,
-    expiries: {name: {...same keys..., mtm_usd}}}}`` (plain data, YAML-able)."""
+    """``{underlying: {spot_usd, delta_qty, delta_usd, gamma_per_usd, gamma_usd_per_1pct,
+    vega_usd_per_vol_point, theta_usd_per_day, expiries: {name: {t_yrs, mtm_usd, delta_qty,
+    gamma_per_usd, vega_usd_per_vol_point, theta_usd_per_day}}}}`` (plain data, YAML-able)."""
     e = portfolio.option_expiry
     values = black76(
         portfolio.expiry_fwd_usd[e],
@@ -58,13 +62,17 @@ def portfolio_greeks(portfolio: Portfolio) -> dict[str, Any]:
         e0, e1 = int(portfolio.expiry_start[u]), int(portfolio.expiry_start[u + 1])
         p0, p1 = int(portfolio.perp_start[u]), int(portfolio.perp_start[u + 1])
         collateral = portfolio.collateral_value_usd[portfolio.collateral_underlying == u]
+        spot_u = float(portfolio.spot_usd[u])
+        delta_u = float(
+            delta[e0:e1].sum() + portfolio.perp_qty[p0:p1].sum() + collateral.sum() / spot_u
+        )
+        gamma_u = float(gamma[e0:e1].sum())
         out[name] = {
-            "delta_qty": float(
-                delta[e0:e1].sum()
-                + portfolio.perp_qty[p0:p1].sum()
-                + collateral.sum() / portfolio.spot_usd[u]
-            ),
-            "gamma_per_usd": float(gamma[e0:e1].sum()),
+            "spot_usd": spot_u,
+            "delta_qty": delta_u,
+            "delta_usd": delta_u * spot_u,
+            "gamma_per_usd": gamma_u,
+            "gamma_usd_per_1pct": 0.01 * gamma_u * spot_u * spot_u,
             "vega_usd_per_vol_point": float(vega[e0:e1].sum()),
             "theta_usd_per_day": float(theta[e0:e1].sum()),
             "expiries": {

@@ -376,8 +376,11 @@ def generic_profile() -> Profile:
         contingency=ContingencyParams(
             perp_mm_frac=0.01,
             perp_im_frac=0.005,
-            option_mm_frac=0.005,
-            option_im_frac=0.0025,
+            # 1 % + 1 % of spot per naked short: with the +-15 % grid a naked short option never
+            # needs less than the standard per-position rule (0.15 S - OTM, tests/portfolio/
+            # test_modes.py); hedged books are unaffected
+            option_mm_frac=0.01,
+            option_im_frac=0.01,
             confidence_threshold=0.55,
             confidence_margin_frac=1.0,
             peg_loss_threshold=0.99,

@@ -49,7 +49,7 @@ def test_margin_json_contract(book_file: Path) -> None:
     result = runner.invoke(app, ["margin", str(book_file), "--json"])
     assert result.exit_code == 0, result.output
     accounts = json.loads(result.output)["accounts"]
-    assert len(accounts) == 6
+    assert len(accounts) == 7
     for account in accounts:
         assert {"equity_usd", "init", "maint", "liquidatable", "liquidation_prices"} <= set(account)
         for level in ("init", "maint"):

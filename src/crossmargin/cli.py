@@ -425,7 +425,8 @@ def demo(
         bool, typer.Option("--show-book", help="Print the bundled book (YAML) and exit.")
     ] = False,
 ) -> None:
-    """Run margin and compare on the bundled example book (stables, BTC, ETH, SOL, AAVE, wstETH)."""
+    """Run margin and compare on the bundled example book (stables, BTC, ETH, SOL, AAVE, wstETH,
+    perps, a future and ETH options on a portfolio-margin account)."""
     if show_book:
         sys.stdout.write(demo_book_text())
         return
@@ -445,8 +446,11 @@ def demo(
         f"[bold]crossmargin demo[/]: {len(book.assets)} assets, {len(book.markets)} markets, "
         f"{len(book.accounts)} accounts (see the book with `crossmargin demo --show-book`)"
     )
-    console.print(margin_table(reports, title="Margin (cross and isolated accounts)"))
+    console.print(margin_table(reports, title="Margin (cross, isolated and portfolio accounts)"))
     console.print(liquidation_table(reports))
+    breakdown = portfolio_table(reports)
+    if breakdown is not None:
+        console.print(breakdown)
     console.print(compare_table(rows))
     liquidatable = [r.account_id for r in reports if r.liquidatable]
     if liquidatable:

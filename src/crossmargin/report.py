@@ -24,13 +24,18 @@ from crossmargin.portfolio.engine import PortfolioMarginResult
 from crossmargin.risk.stress import ScenarioLibrary, StressResult
 
 
-def usd(value: float | None) -> str:
+def usd(value: float | None, decimals: int = 2) -> str:
     """Format USD with thousands separators; '-' for missing, '∞' for infinite."""
     if value is None:
         return "-"
     if math.isinf(value):
         return "∞"
-    return f"{value:,.2f}"
+    return f"{value:,.{decimals}f}"
+
+
+def usd0(value: float | None) -> str:
+    """Whole USD, for wide tables."""
+    return usd(value, 0)
 
 
 def price(value: float | None) -> str:
@@ -155,14 +160,17 @@ def compare_table(rows: Sequence[CapitalComparison]) -> Table:
         header_style="bold",
     )
     table.add_column("account")
-    table.add_column("collateral held $", justify="right")
-    table.add_column("isolated: add $", justify="right")
-    table.add_column("cross: add $", justify="right")
-    table.add_column("cross frees $", justify="right")
-    table.add_column("cross / isolated", justify="right")
-    table.add_column("portfolio: add $", justify="right")
-    table.add_column("IM cross $", justify="right")
-    table.add_column("IM portfolio $", justify="right")
+    for name in (
+        "collateral $",
+        "add: isolated $",
+        "add: cross $",
+        "cross frees $",
+        "cross/iso",
+        "add: portfolio $",
+        "IM cross $",
+        "IM portfolio $",
+    ):
+        table.add_column(name, justify="right")
     total_iso = total_cross = total_portfolio = 0.0
     for row in rows:
         total_iso += row.isolated_required_usd
@@ -170,14 +178,14 @@ def compare_table(rows: Sequence[CapitalComparison]) -> Table:
         share = row.cross_to_isolated
         table.add_row(
             row.account_id,
-            usd(row.collateral_usd),
-            usd(row.isolated_required_usd),
-            usd(row.cross_required_usd),
-            Text(usd(row.freed_usd), style="green" if row.freed_usd > 0 else ""),
+            usd0(row.collateral_usd),
+            usd0(row.isolated_required_usd),
+            usd0(row.cross_required_usd),
+            Text(usd0(row.freed_usd), style="green" if row.freed_usd > 0 else ""),
             "-" if share is None else f"{share:.1%}",
-            "-" if row.portfolio_required_usd is None else usd(row.portfolio_required_usd),
-            usd(row.cross_requirement_usd),
-            "-" if row.portfolio_requirement_usd is None else usd(row.portfolio_requirement_usd),
+            "-" if row.portfolio_required_usd is None else usd0(row.portfolio_required_usd),
+            usd0(row.cross_requirement_usd),
+            "-" if row.portfolio_requirement_usd is None else usd0(row.portfolio_requirement_usd),
         )
         total_portfolio += row.portfolio_required_usd or 0.0
     if len(rows) > 1:
@@ -185,11 +193,11 @@ def compare_table(rows: Sequence[CapitalComparison]) -> Table:
         table.add_row(
             Text("total", style="bold"),
             "",
-            usd(total_iso),
-            usd(total_cross),
-            usd(total_iso - total_cross),
+            usd0(total_iso),
+            usd0(total_cross),
+            usd0(total_iso - total_cross),
             "-" if share_total is None else f"{share_total:.1%}",
-            usd(total_portfolio),
+            usd0(total_portfolio),
             "",
             "",
         )
@@ -319,7 +327,7 @@ def portfolio_table(reports: Sequence[AccountMargin]) -> Table | None:
     table = Table(title="Portfolio margin: worst scenario and components", header_style="bold")
     for name in ("account", "profile", "underlying", "worst scenario", "loss $"):
         table.add_column(name, justify="right" if name.endswith("$") else "left")
-    for name in ("MM $", "IM $", "of which contingencies (MM / IM) $"):
+    for name in ("MM $", "IM $", "contingencies MM / IM $"):
         table.add_column(name, justify="right")
     rows = 0
     for report in reports:

@@ -16,6 +16,7 @@ from crossmargin.portfolio import (
     get_profile,
     portfolio_margin,
 )
+from crossmargin.portfolio.grid import SKEW_LINEAR
 
 PROPERTY_SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -221,12 +222,20 @@ def test_long_options_never_lose_more_than_their_value(
     data: st.DataObject, market: dict[str, Any], name: str
 ) -> None:
     """Without the basis contingency (a scaled move) a long-only book's scenario loss is at
-    most its mark value: shocked values are >= 0 and dampening is <= 1."""
+    most its mark value: shocked values are >= 0 and dampening is <= 1.
+
+    Skew scenarios are excluded: Derive charges them as ``-|dV|`` whatever the sign (a loss
+    even when the skew move *raises* the value), so a deep out-of-the-money long call whose
+    value the skew shock doubles is charged more than it is worth (found by hypothesis: BTC
+    90000 call at spot 60000, vol 0.25, 3 months, mark 1.44, skew charge 1.85).
+    """
     account = data.draw(positions(market, long_options_only=True))
     profile = PROFILES[name].model_copy(update={"basis": None})
     result = margin(market, account, profile)
     tol = 1e-9 * scale(market, account)
-    assert result.loss_usd <= result.option_mtm_usd + tol
+    for risk in result.underlyings:
+        plain = risk.grid.vol_state < SKEW_LINEAR
+        assert np.all(risk.scenario_pnl_usd[plain] >= -result.option_mtm_usd - tol)
 
 
 @PROPERTY_SETTINGS

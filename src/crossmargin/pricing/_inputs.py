@@ -8,7 +8,7 @@ value: the kernels never see invalid rows, so they never produce a NaN.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -116,3 +116,18 @@ def check_range(
             else f"outside the supported range [{low:g}, {high:g}]"
         )
         raise PricingInputError(name, row_index(shape, i), value, reason)
+
+
+def vol_from_total_variance(
+    total_variance: Callable[[FloatArray, FloatArray], FloatArray],
+    forward: npt.ArrayLike,
+    strike: npt.ArrayLike,
+    t_yrs: npt.ArrayLike,
+) -> FloatArray:
+    """Black vol ``sqrt(w(ln(K/F), T) / T)`` of a surface given by its total variance ``w``."""
+    shape, (f, k, t) = broadcast_floats(("forward", "strike", "t_yrs"), (forward, strike, t_yrs))
+    check_positive("forward", f, shape)
+    check_positive("strike", k, shape)
+    check_positive("t_yrs", t, shape)
+    vol: FloatArray = np.sqrt(total_variance(np.log(k / f), t) / t).reshape(shape)
+    return vol

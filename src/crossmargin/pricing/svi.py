@@ -48,7 +48,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from crossmargin.pricing._inputs import FloatArray, broadcast_floats, check_positive
+from crossmargin.pricing._inputs import (
+    FloatArray,
+    broadcast_floats,
+    check_positive,
+    vol_from_total_variance,
+)
 from crossmargin.pricing.errors import (
     CalendarArbitrageError,
     SviArbitrageError,
@@ -213,11 +218,4 @@ class SviSurface:
         self, forward: npt.ArrayLike, strike: npt.ArrayLike, t_yrs: npt.ArrayLike
     ) -> FloatArray:
         """Black implied vol for options on ``forward`` at ``strike`` expiring in ``t_yrs``."""
-        shape, (f, k, t) = broadcast_floats(
-            ("forward", "strike", "t_yrs"), (forward, strike, t_yrs)
-        )
-        check_positive("forward", f, shape)
-        check_positive("strike", k, shape)
-        check_positive("t_yrs", t, shape)
-        w = self.total_variance(np.log(k / f), t)
-        return np.sqrt(w / t).reshape(shape)
+        return vol_from_total_variance(self.total_variance, forward, strike, t_yrs)

@@ -1,0 +1,336 @@
+r"""Full revaluation of one account under many price (and vol) scenarios through the one kernel.
+
+The kernel (:func:`crossmargin.margin.kernel.evaluate_groups`) values a batch of margin groups
+at one price vector. To value ``S`` scenarios in one call the account is *tiled*: the market
+tables restricted to the assets and markets the account touches are repeated ``C`` times (a
+chunk of scenarios), each copy with its own asset ids, market ids and therefore its own prices
+and option vols, and the account's rows are repeated once per copy pointing at that copy's
+ids. One kernel call over the tiled arrays then returns equity and weighted assets/liabilities
+of every scenario: balances, perps and futures (marks follow the underlying through
+``market_basis``) and options (Black-76 premium at the scenario's underlying price and vol).
+
+Scenarios are given as log returns :math:`r_{s,a}` of the account's assets:
+:math:`P_{s,a} = P_{0,a} e^{r_{s,a}}`, and optionally a relative option-vol shock
+:math:`\sigma_{s,m} = \sigma_{0,m}(1 + v_s)`. Time to expiry is not advanced (no theta over the
+horizon; stated in ``docs/risk-analytics.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from crossmargin.book.schema import Account, Book
+from crossmargin.errors import InputError
+from crossmargin.margin.arrays import (
+    MAINT,
+    MarketTables,
+    PortfolioArrays,
+    compile_accounts,
+    compile_market,
+)
+from crossmargin.margin.kernel import evaluate_groups
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: scenarios per kernel call: large enough to amortize the call, small enough for the cache
+DEFAULT_CHUNK = 2048
+
+
+@dataclass(frozen=True, eq=False)
+class Revaluation:
+    """Per scenario: account equity and maint health (USD), and whether any group is < 0."""
+
+    equity_usd: FloatArray  # [S]
+    health_usd: FloatArray  # [S] maint (or the requested level) health summed over groups
+    liquidatable: BoolArray  # [S] some group's health < 0
+
+
+def _restrict(
+    tables: MarketTables, arrays: PortfolioArrays
+) -> tuple[MarketTables, PortfolioArrays, IntArray]:
+    """Tables with only the assets and markets the rows use, rows re-pointed at them.
+
+    Returns ``(tables, arrays, global_asset_ids)``.
+    """
+    markets = np.unique(arrays.pos_market)
+    assets = np.unique(
+        np.concatenate(
+            [
+                arrays.bal_asset,
+                tables.market_underlying[markets],
+                tables.market_settle[markets],
+            ]
+        )
+    ).astype(np.int64)
+    asset_new = np.full(tables.n_assets, -1, dtype=np.int64)
+    asset_new[assets] = np.arange(assets.size)
+    market_new = np.full(tables.n_markets, -1, dtype=np.int64)
+    market_new[markets] = np.arange(markets.size)
+    sub = replace(
+        tables,
+        asset_symbols=tuple(tables.asset_symbols[int(a)] for a in assets),
+        price_usd=tables.price_usd[assets],
+        asset_weight=np.ascontiguousarray(tables.asset_weight[:, assets]),
+        liab_weight=np.ascontiguousarray(tables.liab_weight[:, assets]),
+        asset_imf=tables.asset_imf[assets],
+        tier_above_usd=tables.tier_above_usd[assets],
+        tier_factor=tables.tier_factor[assets],
+        tier_count=tables.tier_count[assets],
+        market_symbols=tuple(tables.market_symbols[int(m)] for m in markets),
+        market_underlying=asset_new[tables.market_underlying[markets]],
+        market_settle=asset_new[tables.market_settle[markets]],
+        market_basis=tables.market_basis[markets],
+        margin_frac=np.ascontiguousarray(tables.margin_frac[:, markets]),
+        market_imf=tables.market_imf[markets],
+        bracket_floor_usd=tables.bracket_floor_usd[markets],
+        bracket_frac=np.ascontiguousarray(tables.bracket_frac[:, markets]),
+        bracket_cum_usd=np.ascontiguousarray(tables.bracket_cum_usd[:, markets]),
+        bracket_count=tables.bracket_count[markets],
+        pnl_weight=np.ascontiguousarray(tables.pnl_weight[:, markets]),
+        pnl_imf=tables.pnl_imf[markets],
+        market_is_option=tables.market_is_option[markets],
+        option_strike=tables.option_strike[markets],
+        option_vol=tables.option_vol[markets],
+        option_t_yrs=tables.option_t_yrs[markets],
+        option_is_call=tables.option_is_call[markets],
+        option_min_frac=tables.option_min_frac[markets],
+        option_issue={},
+    )
+    rows = replace_rows(arrays, asset_new[arrays.bal_asset], market_new[arrays.pos_market])
+    return sub, rows, assets
+
+
+def replace_rows(
+    arrays: PortfolioArrays, bal_asset: IntArray, pos_market: IntArray
+) -> PortfolioArrays:
+    """A copy of ``arrays`` with new asset / market ids on its rows."""
+    return PortfolioArrays(
+        account_ids=arrays.account_ids,
+        account_mode=arrays.account_mode,
+        group_account=arrays.group_account,
+        group_position=arrays.group_position,
+        account_group_start=arrays.account_group_start,
+        bal_group=arrays.bal_group,
+        bal_asset=bal_asset,
+        bal_qty=arrays.bal_qty,
+        pos_group=arrays.pos_group,
+        pos_market=pos_market,
+        pos_qty=arrays.pos_qty,
+        pos_entry=arrays.pos_entry,
+        pos_funding=arrays.pos_funding,
+        pos_settle_row=arrays.pos_settle_row,
+    )
+
+
+def _tile_tables(t: MarketTables, copies: int) -> MarketTables:
+    """``copies`` copies of the (restricted) tables; copy ``c`` owns assets
+    ``c*n_assets ...`` and markets ``c*n_markets ...``."""
+    na = t.n_assets
+    asset_offset = (np.arange(copies, dtype=np.int64) * na)[:, None]
+
+    def along_last(x: Any) -> Any:
+        return np.ascontiguousarray(np.tile(x, (1,) * (x.ndim - 1) + (copies,)))
+
+    def along_first(x: Any) -> Any:
+        return np.ascontiguousarray(np.tile(x, (copies,) + (1,) * (x.ndim - 1)))
+
+    def along_axis1(x: Any) -> Any:  # [2, n, k] -> [2, copies*n, k]
+        return np.ascontiguousarray(np.tile(x, (1, copies, 1)))
+
+    return replace(
+        t,
+        asset_symbols=t.asset_symbols * copies,
+        price_usd=along_first(t.price_usd),
+        asset_weight=along_last(t.asset_weight),
+        liab_weight=along_last(t.liab_weight),
+        asset_imf=along_first(t.asset_imf),
+        tier_above_usd=along_first(t.tier_above_usd),
+        tier_factor=along_first(t.tier_factor),
+        tier_count=along_first(t.tier_count),
+        market_symbols=t.market_symbols * copies,
+        market_underlying=(t.market_underlying[None, :] + asset_offset).reshape(-1),
+        market_settle=(t.market_settle[None, :] + asset_offset).reshape(-1),
+        market_basis=along_first(t.market_basis),
+        margin_frac=along_last(t.margin_frac),
+        market_imf=along_first(t.market_imf),
+        bracket_floor_usd=along_first(t.bracket_floor_usd),
+        bracket_frac=along_axis1(t.bracket_frac),
+        bracket_cum_usd=along_axis1(t.bracket_cum_usd),
+        bracket_count=along_first(t.bracket_count),
+        pnl_weight=along_last(t.pnl_weight),
+        pnl_imf=along_first(t.pnl_imf),
+        market_is_option=along_first(t.market_is_option),
+        option_strike=along_first(t.option_strike),
+        option_vol=along_first(t.option_vol),
+        option_t_yrs=along_first(t.option_t_yrs),
+        option_is_call=along_first(t.option_is_call),
+        option_min_frac=along_first(t.option_min_frac),
+    )
+
+
+def _tile_arrays(a: PortfolioArrays, n_assets: int, n_markets: int, copies: int) -> PortfolioArrays:
+    """The account's rows once per copy; copy ``c`` is pseudo-account ``c``."""
+    ng, nb, npos = a.n_groups, a.bal_qty.size, a.pos_qty.size
+    c = np.arange(copies, dtype=np.int64)[:, None]
+
+    def rows(x: Any, offset: int) -> Any:
+        return (x[None, :] + c * offset).reshape(-1)
+
+    def same(x: Any) -> Any:
+        return np.tile(x, copies)
+
+    settle_row = np.where(a.pos_settle_row[None, :] >= 0, a.pos_settle_row[None, :] + c * nb, -1)
+    group_position = np.where(
+        a.group_position[None, :] >= 0, a.group_position[None, :] + c * npos, -1
+    )
+    return PortfolioArrays(
+        account_ids=tuple(f"s{k}" for k in range(copies)),
+        account_mode=(a.account_mode[0],) * copies,
+        group_account=np.repeat(np.arange(copies, dtype=np.int64), ng),
+        group_position=group_position.reshape(-1),
+        account_group_start=np.arange(copies + 1, dtype=np.int64) * ng,
+        bal_group=rows(a.bal_group, ng),
+        bal_asset=rows(a.bal_asset, n_assets),
+        bal_qty=same(a.bal_qty),
+        pos_group=rows(a.pos_group, ng),
+        pos_market=rows(a.pos_market, n_markets),
+        pos_qty=same(a.pos_qty),
+        pos_entry=same(a.pos_entry),
+        pos_funding=same(a.pos_funding),
+        pos_settle_row=settle_row.reshape(-1),
+    )
+
+
+class ScenarioRevaluer:
+    """One account, compiled once, revalued under batches of scenarios by the kernel.
+
+    ``assets`` (the account's risk assets, :attr:`asset_symbols`) are the columns of the
+    scenario matrices passed to :meth:`revalue`.
+    """
+
+    def __init__(
+        self,
+        tables: MarketTables,
+        arrays: PortfolioArrays,
+        chunk: int = DEFAULT_CHUNK,
+        level: int = MAINT,
+    ) -> None:
+        if arrays.n_accounts != 1:
+            raise InputError("accounts", arrays.n_accounts, "revalue one account at a time")
+        if chunk < 1:
+            raise InputError("chunk", chunk, "must be >= 1")
+        self.full_tables = tables
+        self.tables, self.arrays, self.global_assets = _restrict(tables, arrays)
+        self.level = level
+        self.chunk = chunk
+        self._tiled: dict[int, tuple[MarketTables, PortfolioArrays]] = {}
+        base = evaluate_groups(self.tables, self.arrays, level)
+        self.base_equity_usd = float(base[2].sum())
+        self.base_health_usd = float((base[0] - base[1]).sum())
+
+    @classmethod
+    def from_book(
+        cls, book: Book, account: str | Account, chunk: int = DEFAULT_CHUNK
+    ) -> ScenarioRevaluer:
+        """Compile ``account`` (an id of the book, or an :class:`Account`) of ``book``."""
+        tables = compile_market(book)
+        acc = book.account(account) if isinstance(account, str) else account
+        # a portfolio-mode account is one cross pool for the kernel (see compile_accounts)
+        return cls(tables, compile_accounts(tables, [acc]), chunk)
+
+    @property
+    def asset_symbols(self) -> tuple[str, ...]:
+        return self.tables.asset_symbols
+
+    @property
+    def price_usd(self) -> FloatArray:
+        return self.tables.price_usd
+
+    @property
+    def n_assets(self) -> int:
+        return self.tables.n_assets
+
+    def _tiles(self, copies: int) -> tuple[MarketTables, PortfolioArrays]:
+        if copies not in self._tiled:
+            t = _tile_tables(self.tables, copies)
+            a = _tile_arrays(self.arrays, self.tables.n_assets, self.tables.n_markets, copies)
+            self._tiled[copies] = (t, a)
+        return self._tiled[copies]
+
+    def revalue(
+        self,
+        log_returns: FloatArray,
+        vol_shock: FloatArray | None = None,
+        progress: Any = None,
+    ) -> Revaluation:
+        """Equity and health under ``log_returns[S, n_assets]`` (columns: :attr:`asset_symbols`).
+
+        ``vol_shock[S]`` multiplies every option vol by ``1 + vol_shock``. ``progress`` is an
+        optional callable receiving the number of scenarios done after each chunk.
+        """
+        r = np.asarray(log_returns, dtype=np.float64)
+        if r.ndim != 2 or r.shape[1] != self.n_assets:
+            raise InputError("log_returns", r.shape, f"expected [S, {self.n_assets}]")
+        if not np.all(np.isfinite(r)):
+            raise InputError("log_returns", "non-finite", "scenario returns must be finite")
+        n = r.shape[0]
+        if vol_shock is not None and (np.shape(vol_shock) != (n,) or np.any(vol_shock <= -1.0)):
+            raise InputError("vol_shock", np.shape(vol_shock), f"need [{n}] values > -1")
+        equity = np.empty(n)
+        health = np.empty(n)
+        liquidatable = np.empty(n, dtype=bool)
+        copies = min(self.chunk, max(n, 1))
+        tiled_tables, tiled_arrays = self._tiles(copies)
+        ng = self.arrays.n_groups
+        na = self.n_assets
+        out = (np.empty(copies * ng), np.empty(copies * ng), np.empty(copies * ng))
+        prices = np.empty((copies, na))
+        base_vol = self.tables.option_vol
+        for start in range(0, n, copies):
+            stop = min(start + copies, n)
+            k = stop - start
+            np.exp(r[start:stop], out=prices[:k])
+            prices[:k] *= self.tables.price_usd
+            prices[k:] = self.tables.price_usd
+            tables = tiled_tables
+            if vol_shock is not None:
+                mult = np.ones(copies)
+                mult[:k] = 1.0 + vol_shock[start:stop]
+                vols = (base_vol[None, :] * mult[:, None]).reshape(-1)
+                tables = replace(tiled_tables, option_vol=vols)
+            wa, wl, eq = evaluate_groups(
+                tables, tiled_arrays, self.level, prices.reshape(-1), out=out
+            )
+            h = (wa - wl).reshape(copies, ng)[:k]
+            equity[start:stop] = eq.reshape(copies, ng)[:k].sum(axis=1)
+            health[start:stop] = h.sum(axis=1)
+            liquidatable[start:stop] = (h < 0.0).any(axis=1)
+            if progress is not None:
+                progress(k)
+        return Revaluation(equity, health, liquidatable)
+
+    def collateral_usd(self, log_returns: FloatArray) -> FloatArray:
+        r"""Value of the deposits (balances > 0) per scenario, USD: :math:`\sum_b q_b P_{s,a_b}`.
+
+        Plain value (no weights); the wrong-way analysis compares it with the positions' PnL.
+        """
+        deposit = self.arrays.bal_qty > 0.0
+        qty = np.zeros(self.n_assets)
+        np.add.at(qty, self.arrays.bal_asset[deposit], self.arrays.bal_qty[deposit])
+        value: FloatArray = (np.exp(log_returns) * self.tables.price_usd) @ qty
+        return value
+
+    def deposits_usd(self) -> dict[str, float]:
+        """Deposits by asset at book prices, USD (the collateral composition)."""
+        out: dict[str, float] = {}
+        for asset, qty in zip(self.arrays.bal_asset, self.arrays.bal_qty, strict=True):
+            if qty > 0.0:
+                sym = self.tables.asset_symbols[int(asset)]
+                out[sym] = out.get(sym, 0.0) + float(qty * self.tables.price_usd[int(asset)])
+        return out

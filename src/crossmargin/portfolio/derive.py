@@ -248,6 +248,68 @@ def _expiry(feed: Mapping[str, Any], where: str, seconds: int) -> ExpirySpec:
     )
 
 
+#: profile section -> (parameter model, {field: key in the case's Parameters})
+_SECTIONS: dict[str, tuple[type[Any], dict[str, str]]] = {
+    "vol_shock": (
+        VolShockParams,
+        {
+            "range_up_frac": "VolShock.VOLRANGEUP",
+            "range_down_frac": "VolShock.VOLRANGEDOWN",
+            "short_term_power": "VolShock.SHORTTERMPOWER",
+            "long_term_power": "VolShock.LONGTERMPOWER",
+            "dte_floor_days": "VolShock.DTE_FLOOR",
+            "min_vol_up": "VolShock.MIN_VOL_EVAL_SHOCKED",
+        },
+    ),
+    "skew_shock": (
+        SkewShockParams,
+        {
+            "linear_cap": "SkewShock.LINEAR_SCALE_CAP",
+            "linear_cap_per_sqrt_yr": "SkewShock.LINEAR_CBASE",
+            "abs_cap": "SkewShock.ABS_SCALE_CAP",
+            "abs_cap_per_sqrt_yr": "SkewShock.ABS_CBASE",
+            "min_k_star": "SkewShock.MIN_K_STAR",
+            "width_scale": "SkewShock.MIN_WIDTH_SCALE",
+            "vol_param_static": "SkewShock.VOL_PARAM_STATIC",
+            "vol_param_per_sqrt_yr": "SkewShock.VOL_PARAM_SCALE",
+        },
+    ),
+    "static_discount": (
+        StaticDiscountParams,
+        {
+            "long_base": "Margin.BASE_STATIC_DISCOUNT",
+            "long_rate_mult": "Margin.LONG_RATE_MULTSCALE",
+            "long_rate_add": "Margin.LONG_RATE_ADDSCALE",
+            "short_base": "Margin.BASE_STATIC_DISCOUNT_NEG",
+            "short_rate_mult": "Margin.SHORT_RATE_MULTSCALE",
+            "short_rate_add": "Margin.SHORT_RATE_ADDSCALE",
+        },
+    ),
+    "basis": (
+        BasisParams,
+        {
+            "spot_up_mult": "BasisContingency.SCENARIO_SPOT_UP",
+            "spot_down_mult": "BasisContingency.SCENARIO_SPOT_DOWN",
+            "add_factor": "BasisContingency.BASIS_CONT_ADD_FACTOR",
+            "mult_factor_per_yr": "BasisContingency.BASIS_CONT_MULT_FACTOR",
+        },
+    ),
+    "contingency": (
+        ContingencyParams,
+        {
+            "perp_mm_frac": "OtherContingency.MM_PERP_PERCENT",
+            "perp_im_frac": "OtherContingency.IM_PERP_PERCENT",
+            "option_mm_frac": "OtherContingency.MM_OPTION_PERCENT",
+            "option_im_frac": "OtherContingency.IM_OPTION_PERCENT",
+            "confidence_threshold": "OtherContingency.CONF_THRESHOLD",
+            "confidence_margin_frac": "OtherContingency.CONF_MARGIN",
+            "peg_loss_threshold": "OtherContingency.PEG_LOSS_THRESHOLD",
+            "peg_loss_factor": "OtherContingency.PEG_LOSS_FACTOR",
+        },
+    ),
+}
+
+
 def derive_case_profile(case: Mapping[str, Any]) -> Profile:
     """The case's ``Parameters`` as a :class:`Profile` (names: Derive's -> ours, in the code)."""
 
@@ -273,48 +335,10 @@ def derive_case_profile(case: Mapping[str, Any]) -> Profile:
             "description": "Derive PM2 with a reference case's parameters",
             "sources": ["derivexyz/v2-core@7736900d test/risk-managers/unit-tests/PMRM_2"],
             "scenarios": scenarios,
-            "vol_shock": VolShockParams(
-                range_up_frac=p("VolShock.VOLRANGEUP"),
-                range_down_frac=p("VolShock.VOLRANGEDOWN"),
-                short_term_power=p("VolShock.SHORTTERMPOWER"),
-                long_term_power=p("VolShock.LONGTERMPOWER"),
-                dte_floor_days=p("VolShock.DTE_FLOOR"),
-                min_vol_up=p("VolShock.MIN_VOL_EVAL_SHOCKED"),
-            ),
-            "skew_shock": SkewShockParams(
-                linear_cap=p("SkewShock.LINEAR_SCALE_CAP"),
-                linear_cap_per_sqrt_yr=p("SkewShock.LINEAR_CBASE"),
-                abs_cap=p("SkewShock.ABS_SCALE_CAP"),
-                abs_cap_per_sqrt_yr=p("SkewShock.ABS_CBASE"),
-                min_k_star=p("SkewShock.MIN_K_STAR"),
-                width_scale=p("SkewShock.MIN_WIDTH_SCALE"),
-                vol_param_static=p("SkewShock.VOL_PARAM_STATIC"),
-                vol_param_per_sqrt_yr=p("SkewShock.VOL_PARAM_SCALE"),
-            ),
-            "static_discount": StaticDiscountParams(
-                long_base=p("Margin.BASE_STATIC_DISCOUNT"),
-                long_rate_mult=p("Margin.LONG_RATE_MULTSCALE"),
-                long_rate_add=p("Margin.LONG_RATE_ADDSCALE"),
-                short_base=p("Margin.BASE_STATIC_DISCOUNT_NEG"),
-                short_rate_mult=p("Margin.SHORT_RATE_MULTSCALE"),
-                short_rate_add=p("Margin.SHORT_RATE_ADDSCALE"),
-            ),
-            "basis": BasisParams(
-                spot_up_mult=p("BasisContingency.SCENARIO_SPOT_UP"),
-                spot_down_mult=p("BasisContingency.SCENARIO_SPOT_DOWN"),
-                add_factor=p("BasisContingency.BASIS_CONT_ADD_FACTOR"),
-                mult_factor_per_yr=p("BasisContingency.BASIS_CONT_MULT_FACTOR"),
-            ),
-            "contingency": ContingencyParams(
-                perp_mm_frac=p("OtherContingency.MM_PERP_PERCENT"),
-                perp_im_frac=p("OtherContingency.IM_PERP_PERCENT"),
-                option_mm_frac=p("OtherContingency.MM_OPTION_PERCENT"),
-                option_im_frac=p("OtherContingency.IM_OPTION_PERCENT"),
-                confidence_threshold=p("OtherContingency.CONF_THRESHOLD"),
-                confidence_margin_frac=p("OtherContingency.CONF_MARGIN"),
-                peg_loss_threshold=p("OtherContingency.PEG_LOSS_THRESHOLD"),
-                peg_loss_factor=p("OtherContingency.PEG_LOSS_FACTOR"),
-            ),
+            **{
+                section: model(**{field: p(key) for field, key in keys.items()})
+                for section, (model, keys) in _SECTIONS.items()
+            },
             "mm_loss_factor": p("Margin.MM_LOSS_FACTOR"),
             "im_loss_factor": p("Margin.IM_LOSS_FACTOR"),
         }

@@ -2,8 +2,294 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from rich.text import Text
+
+from crossmargin.book.io import load_book
+from crossmargin.commands.common import FileArg, JsonOpt, console, emit_json, one_line_errors
+from crossmargin.errors import CrossmarginError, InputError
+
+ReturnsOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--returns",
+        help="Price file(s) for daily returns: the Bitstamp ASSET:field layout or an OHLCV CSV "
+        "(repeatable).",
+    ),
+]
+AccountOpt = Annotated[str | None, typer.Option("--account", help="Only this account.")]
+ProxyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--proxy", help="Use another asset's returns for an asset without any, e.g. SOL=ETH."
+    ),
+]
+
+
+def parse_proxies(pairs: list[str] | None) -> dict[str, str]:
+    """``["SOL=ETH"]`` -> ``{"SOL": "ETH"}``."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, target = pair.partition("=")
+        if not sep or not name or not target:
+            raise InputError("--proxy", pair, "expected ASSET=ASSET_WITH_RETURNS")
+        out[name.strip()] = target.strip()
+    return out
+
+
+def _usd(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _pvalue(p: float) -> Text:
+    return Text(f"{p:.3f}", style="red" if p < 0.05 else "green")
+
+
+def _risk_table(report: Any) -> Table:
+    risk = report.risk
+    table = Table(
+        title=f"VaR / ES of {risk.account_id} (USD; equity {_usd(risk.equity_usd)}, "
+        f"maint health {_usd(risk.health_usd)})",
+        header_style="bold",
+    )
+    for name in (
+        "method",
+        "horizon",
+        "conf.",
+        "equity VaR",
+        "equity ES",
+        "health VaR",
+        "health ES",
+        "P(liq.)",
+    ):
+        table.add_column(name, justify="left" if name == "method" else "right")
+    for f in risk.figures:
+        table.add_row(
+            f.method,
+            f"{f.horizon_days}d",
+            f"{f.confidence:.1%}",
+            _usd(f.equity_var_usd),
+            _usd(f.equity_es_usd),
+            _usd(f.health_var_usd),
+            _usd(f.health_es_usd),
+            "-" if f.prob_liquidation is None else f"{f.prob_liquidation:.2%}",
+        )
+    return table
+
+
+def _backtest_table(report: Any) -> Table:
+    table = Table(
+        title=f"Backtests of {report.risk.account_id} (1-day equity VaR, rolling)",
+        header_style="bold",
+    )
+    for name in (
+        "method",
+        "conf.",
+        "days",
+        "exceptions",
+        "expected",
+        "Kupiec p",
+        "independence p",
+        "cond. cov. p",
+    ):
+        table.add_column(name, justify="left" if name == "method" else "right")
+    for b in report.backtests:
+        table.add_row(
+            b.method,
+            f"{b.confidence:.1%}",
+            str(b.days),
+            str(b.exceptions),
+            f"{b.expected:.1f}",
+            _pvalue(b.kupiec.p_value),
+            _pvalue(b.independence.p_value),
+            _pvalue(b.conditional.p_value),
+        )
+    return table
+
+
+def _wrong_way_table(reports: list[Any]) -> Table:
+    table = Table(title="Wrong-way risk", header_style="bold")
+    for name in ("account", "collateral", "corr.", "joint 5% tail", "tail loss", "flag"):
+        table.add_column(name, justify="left" if name in ("account", "flag") else "right")
+    for report in reports:
+        w = report.wrong_way
+        table.add_row(
+            w.account_id,
+            _usd(w.collateral_usd),
+            f"{w.correlation:+.2f}",
+            f"{w.joint_tail_prob:.2%}",
+            _usd(w.joint_tail_loss_usd),
+            Text("; ".join(w.reasons), style="red") if w.flagged else Text("-"),
+        )
+    return table
+
+
+def _hedge_table(plan: Any, label: str) -> Table:
+    table = Table(
+        title=f"Hedges for {plan.account_id} ({label}, {plan.confidence:.0%} 1-day)",
+        header_style="bold",
+    )
+    for name in (
+        "",
+        "trades",
+        "maint health",
+        "stressed health",
+        "equity VaR",
+        "health VaR",
+        "liquidation prices",
+    ):
+        table.add_column(
+            name, justify="left" if name in ("", "trades", "liquidation prices") else "right"
+        )
+    rows = [("before", plan.before), ("delta hedge", plan.delta_hedge)]
+    if plan.budget_hedge is not None:
+        rows.append((f"budget {_usd(plan.budget_usd)}", plan.budget_hedge))
+    for name, state in rows:
+        trades = ", ".join(f"{t.market} {t.qty:+,.4g}" for t in state.trades) or "-"
+        prices = (
+            ", ".join(f"{k} {v:,.6g}" for k, v in state.liquidation_prices.items() if v is not None)
+            or "-"
+        )
+        table.add_row(
+            name,
+            trades,
+            _usd(state.maint_health_usd),
+            _usd(state.stressed_health_usd),
+            _usd(state.equity_var_usd),
+            _usd(state.health_var_usd),
+            prices,
+        )
+    return table
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+
+    @app.command("risk")
+    @one_line_errors
+    def risk_command(
+        file: FileArg,
+        returns: ReturnsOpt = None,
+        account: AccountOpt = None,
+        proxy: ProxyOpt = None,
+        html_path: Annotated[
+            Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")
+        ] = None,
+        paths: Annotated[int, typer.Option("--paths", help="Monte Carlo paths.")] = 20_000,
+        seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 20_261_125,
+        window: Annotated[int, typer.Option("--window", help="Backtest window, days.")] = 250,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """VaR / ES (five methods, 99 % and 97.5 %, 1 and 10 days), backtests, wrong-way risk."""
+        from crossmargin.risk.report import analyze_account, render_html
+        from crossmargin.risk.returns import load_returns
+
+        if not returns:
+            raise InputError("--returns", None, "give at least one price file for the returns")
+        book = load_book(file)
+        data = load_returns(returns)
+        proxies = parse_proxies(proxy)
+        ids = [book.account(account).id] if account else [a.id for a in book.accounts]
+        reports, skipped = [], {}
+        with Progress(transient=True, console=Console(stderr=True)) as progress:
+            task = progress.add_task("risk analytics", total=len(ids))
+            for account_id in ids:
+                progress.update(task, description=f"risk analytics: {account_id}")
+                try:
+                    reports.append(
+                        analyze_account(
+                            book,
+                            account_id,
+                            data,
+                            proxies=proxies,
+                            n_paths=paths,
+                            seed=seed,
+                            window=window,
+                        )
+                    )
+                except CrossmarginError as exc:
+                    if account:  # the one account asked for: a plain error
+                        raise
+                    skipped[account_id] = str(exc)
+                progress.advance(task)
+        if html_path is not None:
+            html_path.write_text(
+                render_html(f"crossmargin risk report: {file.name}", reports, skipped), "utf-8"
+            )
+        if as_json:
+            emit_json(
+                {
+                    "accounts": [r.to_dict() for r in reports],
+                    "skipped": skipped,
+                    "html": None if html_path is None else str(html_path),
+                }
+            )
+            return
+        for report in reports:
+            console.print(_risk_table(report))
+            if report.backtests:
+                console.print(_backtest_table(report))
+        if reports:
+            console.print(_wrong_way_table(reports))
+        for account_id, reason in skipped.items():
+            console.print(f"[yellow]skipped {account_id}:[/] {reason}", highlight=False)
+        if html_path is not None:
+            console.print(f"HTML report written to {html_path}")
+
+    @app.command("hedge")
+    @one_line_errors
+    def hedge_command(
+        file: FileArg,
+        account: AccountOpt = None,
+        budget_usd: Annotated[
+            float | None,
+            typer.Option(
+                "--budget-usd",
+                help="Trade-size budget (USD notional) for the health-maximizing hedge.",
+            ),
+        ] = None,
+        returns: ReturnsOpt = None,
+        proxy: ProxyOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Delta-neutral perp trades, and the trade maximizing stressed maint health."""
+        from crossmargin.risk.hedge import hedge_scenarios, suggest_hedges
+        from crossmargin.risk.returns import load_returns
+
+        book = load_book(file)
+        data = load_returns(returns) if returns else None
+        proxies = parse_proxies(proxy)
+        ids = [book.account(account).id] if account else [a.id for a in book.accounts]
+        plans, skipped = [], {}
+        with Progress(transient=True, console=Console(stderr=True)) as progress:
+            task = progress.add_task("hedging", total=len(ids))
+            for account_id in ids:
+                try:
+                    scen, symbols, mapping, label = hedge_scenarios(book, account_id, data, proxies)
+                    plan = suggest_hedges(
+                        book, account_id, scen, symbols, budget_usd=budget_usd, mapping=mapping
+                    )
+                    plans.append((plan, label))
+                except CrossmarginError as exc:
+                    if account:
+                        raise
+                    skipped[account_id] = str(exc)
+                progress.advance(task)
+        if as_json:
+            emit_json(
+                {
+                    "accounts": [{**p.to_dict(), "scenarios": label} for p, label in plans],
+                    "skipped": skipped,
+                }
+            )
+            return
+        for plan, label in plans:
+            console.print(_hedge_table(plan, label))
+        for account_id, reason in skipped.items():
+            console.print(f"[yellow]skipped {account_id}:[/] {reason}", highlight=False)

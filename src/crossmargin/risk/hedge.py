@@ -48,6 +48,8 @@ from crossmargin.risk.var import sensitivities, var_es
 FloatArray = npt.NDArray[np.float64]
 
 DEFAULT_CONFIDENCE = 0.99
+#: without return data: moves of every non-stable asset together (with their mirrors)
+UNIFORM_MOVES = (-0.05, -0.1, -0.2, -0.3)
 
 
 @dataclass(frozen=True)
@@ -281,8 +283,9 @@ def hedge_scenarios(
 
     With return ``data``: the historical 1-day returns of every book asset that has a series
     (the account's own assets must have one: :class:`MissingReturnsError` otherwise). Without:
-    the shipped stress scenarios and their mirror images (a documented fallback; the "VaR" is
-    then a quantile over those few scenarios).
+    the shipped stress scenarios and uniform moves of every non-stable asset
+    (:data:`UNIFORM_MOVES`), with their mirror images (a documented fallback; the "VaR" is then
+    a quantile over those few scenarios).
     """
     revaluer = ScenarioRevaluer.from_book(book, account_id)
     if data is None:
@@ -294,8 +297,11 @@ def hedge_scenarios(
         for name in library.scenarios:
             prices = library.prices(book, name)
             rows.append([math.log(prices[s] / book.assets[s].price) for s in symbols])
+        risky = np.array([s not in library.stablecoins for s in symbols], dtype=np.float64)
+        for move in UNIFORM_MOVES:
+            rows.append((math.log1p(move) * risky).tolist())
         scen = np.array(rows)
-        return np.vstack([scen, -scen]), symbols, None, "stress scenarios and mirrors"
+        return np.vstack([scen, -scen]), symbols, None, "stress scenarios, uniform moves, mirrors"
     map_assets(revaluer.asset_symbols, data, proxies)  # the account's assets must map
     usable = []
     for symbol in book.assets:

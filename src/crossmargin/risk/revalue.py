@@ -17,6 +17,8 @@ horizon; stated in ``docs/risk-analytics.md``).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,7 +41,7 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 #: scenarios per kernel call: large enough to amortize the call, small enough for the cache
-DEFAULT_CHUNK = 2048
+DEFAULT_CHUNK = 1024
 
 
 @dataclass(frozen=True, eq=False)
@@ -211,7 +213,8 @@ class ScenarioRevaluer:
     """One account, compiled once, revalued under batches of scenarios by the kernel.
 
     ``assets`` (the account's risk assets, :attr:`asset_symbols`) are the columns of the
-    scenario matrices passed to :meth:`revalue`.
+    scenario matrices passed to :meth:`revalue`. Chunks of ``chunk`` scenarios are spread over
+    ``threads`` worker threads (default: up to 2 cores; the kernel releases the GIL).
     """
 
     def __init__(
@@ -220,6 +223,7 @@ class ScenarioRevaluer:
         arrays: PortfolioArrays,
         chunk: int = DEFAULT_CHUNK,
         level: int = MAINT,
+        threads: int | None = None,
     ) -> None:
         if arrays.n_accounts != 1:
             raise InputError("accounts", arrays.n_accounts, "revalue one account at a time")
@@ -229,6 +233,7 @@ class ScenarioRevaluer:
         self.tables, self.arrays, self.global_assets = _restrict(tables, arrays)
         self.level = level
         self.chunk = chunk
+        self.threads = threads if threads is not None else min(2, os.cpu_count() or 1)
         self._tiled: dict[int, tuple[MarketTables, PortfolioArrays]] = {}
         base = evaluate_groups(self.tables, self.arrays, level)
         self.base_equity_usd = float(base[2].sum())
@@ -288,31 +293,43 @@ class ScenarioRevaluer:
         copies = min(self.chunk, max(n, 1))
         tiled_tables, tiled_arrays = self._tiles(copies)
         ng = self.arrays.n_groups
-        na = self.n_assets
-        out = (np.empty(copies * ng), np.empty(copies * ng), np.empty(copies * ng))
-        prices = np.empty((copies, na))
+        base_price = self.tables.price_usd
         base_vol = self.tables.option_vol
-        for start in range(0, n, copies):
-            stop = min(start + copies, n)
-            k = stop - start
-            np.exp(r[start:stop], out=prices[:k])
-            prices[:k] *= self.tables.price_usd
-            prices[k:] = self.tables.price_usd
-            tables = tiled_tables
-            if vol_shock is not None:
-                mult = np.ones(copies)
-                mult[:k] = 1.0 + vol_shock[start:stop]
-                vols = (base_vol[None, :] * mult[:, None]).reshape(-1)
-                tables = replace(tiled_tables, option_vol=vols)
-            wa, wl, eq = evaluate_groups(
-                tables, tiled_arrays, self.level, prices.reshape(-1), out=out
-            )
-            h = (wa - wl).reshape(copies, ng)[:k]
-            equity[start:stop] = eq.reshape(copies, ng)[:k].sum(axis=1)
-            health[start:stop] = h.sum(axis=1)
-            liquidatable[start:stop] = (h < 0.0).any(axis=1)
-            if progress is not None:
-                progress(k)
+
+        def work(starts: range) -> None:
+            # own buffers per worker; the kernel releases the GIL (nogil), so workers overlap
+            out = (np.empty(copies * ng), np.empty(copies * ng), np.empty(copies * ng))
+            prices = np.empty((copies, self.n_assets))
+            for start in starts:
+                stop = min(start + copies, n)
+                k = stop - start
+                np.exp(r[start:stop], out=prices[:k])
+                prices[:k] *= base_price
+                prices[k:] = base_price
+                tables = tiled_tables
+                if vol_shock is not None:
+                    mult = np.ones(copies)
+                    mult[:k] = 1.0 + vol_shock[start:stop]
+                    vols = (base_vol[None, :] * mult[:, None]).reshape(-1)
+                    tables = replace(tiled_tables, option_vol=vols)
+                wa, wl, eq = evaluate_groups(
+                    tables, tiled_arrays, self.level, prices.reshape(-1), out=out
+                )
+                h = (wa - wl).reshape(copies, ng)[:k]
+                equity[start:stop] = eq.reshape(copies, ng)[:k].sum(axis=1)
+                health[start:stop] = h.sum(axis=1)
+                liquidatable[start:stop] = (h < 0.0).any(axis=1)
+                if progress is not None:
+                    progress(k)
+
+        starts = range(0, n, copies)
+        workers = max(1, min(self.threads, len(starts)))
+        if workers == 1:
+            work(starts)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                # strided split: worker w takes chunks w, w + workers, ...
+                list(pool.map(work, [starts[w::workers] for w in range(workers)]))
         return Revaluation(equity, health, liquidatable)
 
     def collateral_usd(self, log_returns: FloatArray) -> FloatArray:

@@ -339,16 +339,15 @@ def simulate_t_copula(copula: TCopula, n_paths: int, seed: int = DEFAULT_SEED) -
     if k == 0:
         return out
     chol = np.linalg.cholesky(copula.correlation)
-    z = rng.standard_normal((n_paths, k)) @ chol.T
-    w = rng.chisquare(copula.nu, n_paths) / copula.nu
-    t = z / np.sqrt(w)[:, None]
+    # one row per margin: contiguous rows for the sorts
+    z = chol @ rng.standard_normal((k, n_paths))
+    t = z / np.sqrt(rng.chisquare(copula.nu, n_paths) / copula.nu)
     probs = (np.arange(n_paths) + 0.5) / n_paths
     grid = np.linspace(0.0, 1.0, copula.sorted_returns.shape[0])
-    draws = np.empty((n_paths, k))
+    draws = np.empty((k, n_paths))
     for i in range(k):
-        order = np.argsort(t[:, i])
-        draws[order, i] = np.interp(probs, grid, copula.sorted_returns[:, i])
-    out[:, copula.columns] = draws[:, copula.draw]
+        draws[i, np.argsort(t[i])] = np.interp(probs, grid, copula.sorted_returns[:, i])
+    out[:, copula.columns] = draws[copula.draw].T
     return out
 
 

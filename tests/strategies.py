@@ -70,6 +70,36 @@ def market_params(draw: st.DrawFn, assets: list[str], plain: bool) -> dict[str, 
     return params
 
 
+@st.composite
+def option_params(
+    draw: st.DrawFn, assets: list[str], prices: dict[str, float], plain: bool
+) -> dict[str, Any]:
+    """A European option: strike 0.5-2x the underlying's price in settle units, 1-365 days
+    after ``AS_OF``, mark vol 10-200 %, the standard fractions or random ones."""
+    underlying = draw(st.sampled_from(assets))
+    settle = draw(st.sampled_from(assets))
+    moneyness = draw(st.floats(0.5, 2.0))
+    maint = draw(st.floats(0.01, 0.2))
+    params: dict[str, Any] = {
+        "kind": "option",
+        "underlying": underlying,
+        "settle_asset": settle,
+        "strike": prices[underlying] / prices[settle] * moneyness,
+        "expiry": "2027-01-01T00:00:00Z"
+        if plain
+        else f"2026-{draw(st.integers(1, 12)):02d}-{draw(st.integers(2, 28)):02d}T08:00:00Z",
+        "option_type": draw(st.sampled_from(["call", "put"])),
+        "mark_vol": draw(st.floats(0.1, 2.0)),
+        "maint_margin_frac": maint,
+        "initial_margin_frac": min(1.0, maint * draw(st.floats(1.0, 3.0))),
+        "initial_min_margin_frac": draw(st.floats(0.0, 0.2)),
+    }
+    return params
+
+
+#: valuation time of books with options (their expiries fall after it)
+AS_OF = "2026-01-01T00:00:00Z"
+
 quantities = st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False)
 
 
@@ -80,13 +110,18 @@ def books(
     convention: str | None = None,
     modes: tuple[str, ...] = ("cross", "isolated"),
     max_accounts: int = 4,
+    options: bool = True,
 ) -> Book:
-    """A valid random book. ``plain``: no tiers, size premia or brackets (homogeneous health)."""
+    """A valid random book. ``plain``: no tiers, size premia or brackets (homogeneous health).
+    ``options``: up to two option markets (marked by Black-76, standard option margin)."""
     n_assets = draw(st.integers(1, len(ASSET_NAMES)))
     names = ASSET_NAMES[:n_assets]
     assets = {name: draw(asset_params(plain)) for name in names}
     n_markets = draw(st.integers(0, 3))
     markets = {f"M{i}": draw(market_params(names, plain)) for i in range(n_markets)}
+    prices = {name: float(assets[name]["price"]) for name in names}
+    for i in range(draw(st.integers(0, 2)) if options else 0):
+        markets[f"O{i}"] = draw(option_params(names, prices, plain))
     accounts = []
     for i in range(draw(st.integers(1, max_accounts))):
         mode = draw(st.sampled_from(modes))
@@ -117,6 +152,11 @@ def books(
         accounts.append(
             {"id": f"acct{i}", "mode": mode, "balances": balances, "positions": positions}
         )
-    data: dict[str, Any] = {"assets": assets, "markets": markets, "accounts": accounts}
+    data: dict[str, Any] = {
+        "as_of": AS_OF,
+        "assets": assets,
+        "markets": markets,
+        "accounts": accounts,
+    }
     data["pnl_convention"] = convention or draw(st.sampled_from(["separate", "settle_netted"]))
     return book_from_data(data)

@@ -52,7 +52,7 @@ HORIZONS_DAYS = (1, 10)
 DEFAULT_PATHS = 20_000
 DEFAULT_SEED = 20_261_125
 #: relative log-price step of the finite-difference Greeks
-FD_STEP = 0.01
+FD_STEP = 1e-3
 #: grid of Student-t degrees of freedom searched by the copula's profile likelihood
 NU_GRID = (2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0)
 #: smallest eigenvalue kept in a correlation matrix (documented singular-matrix fallback)

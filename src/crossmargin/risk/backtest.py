@@ -55,7 +55,7 @@ DEFAULT_WINDOW = 250
 
 
 @dataclass(frozen=True)
-class TestStatistic:
+class LikelihoodRatioTest:
     """A likelihood-ratio statistic, its chi-square degrees of freedom and p-value."""
 
     statistic: float
@@ -66,12 +66,12 @@ class TestStatistic:
         return {"statistic": self.statistic, "df": self.df, "p_value": self.p_value}
 
 
-def _chi2(statistic: float, df: int) -> TestStatistic:
+def _chi2(statistic: float, df: int) -> LikelihoodRatioTest:
     stat = max(float(statistic), 0.0)  # rounding can leave -1e-16
-    return TestStatistic(stat, df, float(stats.chi2.sf(stat, df)))
+    return LikelihoodRatioTest(stat, df, float(stats.chi2.sf(stat, df)))
 
 
-def kupiec_pof(exceptions: int, n: int, coverage: float) -> TestStatistic:
+def kupiec_pof(exceptions: int, n: int, coverage: float) -> LikelihoodRatioTest:
     """Kupiec (1995) proportion-of-failures LR test (see the module docstring)."""
     if not (isinstance(n, int | np.integer) and n > 0):
         raise InputError("n", n, "need at least one day")
@@ -100,7 +100,7 @@ def transition_counts(hits: BoolArray) -> tuple[int, int, int, int]:
     )
 
 
-def christoffersen_independence(hits: BoolArray) -> TestStatistic:
+def christoffersen_independence(hits: BoolArray) -> LikelihoodRatioTest:
     """Christoffersen (1998) first-order Markov independence LR test."""
     n00, n01, n10, n11 = transition_counts(hits)
     pi0 = n01 / (n00 + n01) if n00 + n01 else 0.0
@@ -111,7 +111,7 @@ def christoffersen_independence(hits: BoolArray) -> TestStatistic:
     return _chi2(-2.0 * (log_null - log_alt), 1)
 
 
-def conditional_coverage(hits: BoolArray, coverage: float) -> TestStatistic:
+def conditional_coverage(hits: BoolArray, coverage: float) -> LikelihoodRatioTest:
     """Christoffersen (1998) conditional coverage: ``LR_POF + LR_ind``, chi-square with 2 df.
 
     Both terms on the same sample: the POF term counts exceptions after the first day, as the
@@ -132,9 +132,9 @@ class BacktestResult:
     window: int
     days: int
     exceptions: int
-    kupiec: TestStatistic
-    independence: TestStatistic
-    conditional: TestStatistic
+    kupiec: LikelihoodRatioTest
+    independence: LikelihoodRatioTest
+    conditional: LikelihoodRatioTest
 
     @property
     def expected(self) -> float:

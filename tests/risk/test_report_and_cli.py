@@ -103,9 +103,9 @@ def test_html_renders_in_headless_chromium(page: str, tmp_path: Path) -> None:
     assert len(np.unique(pixels.reshape(-1, pixels.shape[-1])[::97], axis=0)) > 50
 
 
-def _files(tmp_path: Path) -> tuple[Path, list[Path]]:
+def _files(tmp_path: Path, accounts: list[dict[str, object]] = ACCOUNTS) -> tuple[Path, list[Path]]:
     book = tmp_path / "book.json"
-    book.write_text(option_book(ACCOUNTS).model_dump_json(), "utf-8")
+    book.write_text(option_book(accounts).model_dump_json(), "utf-8")
     csvs = []
     for symbol, close in synthetic_prices(days=320).items():
         path = tmp_path / f"{symbol}.csv"
@@ -142,13 +142,13 @@ def test_risk_command_json_and_html(tmp_path: Path) -> None:
 
 
 def test_risk_command_tables(tmp_path: Path) -> None:
-    book, csvs = _files(tmp_path)
+    book, csvs = _files(tmp_path, [*ACCOUNTS, {"id": "hodl", "balances": {"BTC": 2.0}}])
     args = ["risk", str(book), "--paths", "1000"]
     for csv in csvs:
         args += ["--returns", str(csv)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    for title in ("VaR / ES of desk", "Backtests of desk", "Wrong-way risk"):
+    for title in ("VaR / ES of desk", "Backtests of desk", "Wrong-way risk", "Pool of 2"):
         assert title in result.stdout
 
 

@@ -83,6 +83,41 @@ def _risk_table(report: Any) -> Table:
     return table
 
 
+def _pool_table(pool: Any) -> Table:
+    table = Table(
+        title=f"Pool of {len(pool.accounts)} accounts (USD; equity {_usd(pool.equity_usd)}, "
+        f"maint health {_usd(pool.health_usd)}, bad debt {_usd(pool.bad_debt_usd)})",
+        header_style="bold",
+    )
+    for name in (
+        "method",
+        "horizon",
+        "conf.",
+        "equity VaR",
+        "equity ES",
+        "health VaR",
+        "health ES",
+        "bad-debt VaR",
+        "bad-debt ES",
+        "liquidatable",
+    ):
+        table.add_column(name, justify="left" if name == "method" else "right")
+    for f in pool.figures:
+        table.add_row(
+            f.method,
+            f"{f.horizon_days}d",
+            f"{f.confidence:.1%}",
+            _usd(f.equity_var_usd),
+            _usd(f.equity_es_usd),
+            _usd(f.health_var_usd),
+            _usd(f.health_es_usd),
+            _usd(f.bad_debt_var_usd),
+            _usd(f.bad_debt_es_usd),
+            f"{f.mean_liquidatable:.2f}",
+        )
+    return table
+
+
 def _backtest_table(report: Any) -> Table:
     table = Table(
         title=f"Backtests of {report.risk.account_id} (1-day equity VaR, rolling)",
@@ -186,7 +221,9 @@ def register(app: typer.Typer) -> None:
         window: Annotated[int, typer.Option("--window", help="Backtest window, days.")] = 250,
         as_json: JsonOpt = False,
     ) -> None:
-        """VaR / ES (five methods, 99 % and 97.5 %, 1 and 10 days), backtests, wrong-way risk."""
+        """VaR / ES (five methods, 99 % and 97.5 %, 1 and 10 days), backtests, wrong-way risk;
+        without --account also the whole pool (equity, health and bad debt)."""
+        from crossmargin.risk.pool import pool_risk
         from crossmargin.risk.report import analyze_account, render_html
         from crossmargin.risk.returns import load_returns
 
@@ -218,14 +255,23 @@ def register(app: typer.Typer) -> None:
                         raise
                     skipped[account_id] = str(exc)
                 progress.advance(task)
+            pool = None
+            if not account and len(ids) > 1:
+                progress.update(task, description="risk analytics: the pool")
+                try:
+                    pool = pool_risk(book, data, proxies=proxies, n_paths=paths, seed=seed)
+                except CrossmarginError as exc:
+                    skipped["(pool)"] = str(exc)
         if html_path is not None:
             html_path.write_text(
-                render_html(f"crossmargin risk report: {file.name}", reports, skipped), "utf-8"
+                render_html(f"crossmargin risk report: {file.name}", reports, skipped, pool),
+                "utf-8",
             )
         if as_json:
             emit_json(
                 {
                     "accounts": [r.to_dict() for r in reports],
+                    "pool": None if pool is None else pool.to_dict(),
                     "skipped": skipped,
                     "html": None if html_path is None else str(html_path),
                 }
@@ -237,6 +283,8 @@ def register(app: typer.Typer) -> None:
                 console.print(_backtest_table(report))
         if reports:
             console.print(_wrong_way_table(reports))
+        if pool is not None:
+            console.print(_pool_table(pool))
         for account_id, reason in skipped.items():
             console.print(f"[yellow]skipped {account_id}:[/] {reason}", highlight=False)
         if html_path is not None:

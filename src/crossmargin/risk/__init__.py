@@ -10,6 +10,7 @@ from crossmargin.risk.backtest import (
     kupiec_pof,
 )
 from crossmargin.risk.hedge import HedgePlan, HedgeState, hedge_scenarios, suggest_hedges
+from crossmargin.risk.pool import PoolFigure, PoolRisk, pool_risk
 from crossmargin.risk.report import AccountReport, analyze_account, render_html
 from crossmargin.risk.returns import (
     MissingReturnsError,
@@ -51,6 +52,8 @@ __all__ = [
     "HedgeState",
     "LikelihoodRatioTest",
     "MissingReturnsError",
+    "PoolFigure",
+    "PoolRisk",
     "ReturnData",
     "Revaluation",
     "RiskFigure",
@@ -74,6 +77,7 @@ __all__ = [
     "load_scenarios",
     "map_assets",
     "normal_var_es",
+    "pool_risk",
     "render_html",
     "returns_from_frames",
     "risk_of_returns",

@@ -24,6 +24,7 @@ import numpy.typing as npt
 from crossmargin.book.schema import Book
 from crossmargin.errors import InputError
 from crossmargin.risk.backtest import BacktestResult, backtest_account
+from crossmargin.risk.pool import PoolRisk
 from crossmargin.risk.returns import MIN_OBSERVATIONS, ReturnData
 from crossmargin.risk.revalue import ScenarioRevaluer
 from crossmargin.risk.var import (
@@ -241,9 +242,12 @@ img{max-width:100%}
 
 
 def render_html(
-    title: str, reports: Sequence[AccountReport], skipped: dict[str, str] | None = None
+    title: str,
+    reports: Sequence[AccountReport],
+    skipped: dict[str, str] | None = None,
+    pool: PoolRisk | None = None,
 ) -> str:
-    """One self-contained HTML page for the accounts' reports."""
+    """One self-contained HTML page for the accounts' reports (and the pool's figures)."""
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
@@ -252,6 +256,43 @@ def render_html(
         "methods revalue every scenario through the margin kernel. Methods: "
         "docs/risk-analytics.md.</p>",
     ]
+    if pool is not None:
+        parts.append(
+            f"<h2>Pool of {len(pool.accounts)} accounts</h2><p>Equity USD "
+            f"{_usd(pool.equity_usd)}, maint health USD {_usd(pool.health_usd)}, bad debt USD "
+            f"{_usd(pool.bad_debt_usd)} (sum of negative equities).</p>"
+        )
+        parts.append(
+            _table(
+                [
+                    "method",
+                    "horizon",
+                    "confidence",
+                    "equity VaR",
+                    "equity ES",
+                    "health VaR",
+                    "health ES",
+                    "bad-debt VaR",
+                    "bad-debt ES",
+                    "mean liquidatable",
+                ],
+                [
+                    [
+                        f.method,
+                        f"{f.horizon_days}d",
+                        f"{f.confidence:.1%}",
+                        _usd(f.equity_var_usd),
+                        _usd(f.equity_es_usd),
+                        _usd(f.health_var_usd),
+                        _usd(f.health_es_usd),
+                        _usd(f.bad_debt_var_usd),
+                        _usd(f.bad_debt_es_usd),
+                        f"{f.mean_liquidatable:.2f}",
+                    ]
+                    for f in pool.figures
+                ],
+            )
+        )
     for report in reports:
         risk = report.risk
         parts.append(f"<h2>Account {html.escape(risk.account_id)}</h2>")

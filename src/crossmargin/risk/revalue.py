@@ -42,15 +42,21 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: scenarios per kernel call: large enough to amortize the call, small enough for the cache
 DEFAULT_CHUNK = 1024
+#: upper bound of the rows of one tiled chunk (scenarios x rows of the accounts)
+MAX_TILED_ROWS = 2_000_000
 
 
 @dataclass(frozen=True, eq=False)
 class Revaluation:
     """Per scenario: account equity and maint health (USD), and whether any group is < 0."""
 
-    equity_usd: FloatArray  # [S]
+    equity_usd: FloatArray  # [S] summed over the accounts
     health_usd: FloatArray  # [S] maint (or the requested level) health summed over groups
     liquidatable: BoolArray  # [S] some group's health < 0
+    #: with ``per_account=True``: [S, n_accounts] equity, health, liquidatable; else None
+    account_equity_usd: FloatArray | None = None
+    account_health_usd: FloatArray | None = None
+    account_liquidatable: BoolArray | None = None
 
 
 def _restrict(
@@ -177,8 +183,9 @@ def _tile_tables(t: MarketTables, copies: int) -> MarketTables:
 
 
 def _tile_arrays(a: PortfolioArrays, n_assets: int, n_markets: int, copies: int) -> PortfolioArrays:
-    """The account's rows once per copy; copy ``c`` is pseudo-account ``c``."""
-    ng, nb, npos = a.n_groups, a.bal_qty.size, a.pos_qty.size
+    """The accounts' rows once per copy; copy ``c`` holds pseudo-accounts
+    ``c*n_accounts ...``."""
+    ng, nb, npos, na = a.n_groups, a.bal_qty.size, a.pos_qty.size, a.n_accounts
     c = np.arange(copies, dtype=np.int64)[:, None]
 
     def rows(x: Any, offset: int) -> Any:
@@ -191,12 +198,15 @@ def _tile_arrays(a: PortfolioArrays, n_assets: int, n_markets: int, copies: int)
     group_position = np.where(
         a.group_position[None, :] >= 0, a.group_position[None, :] + c * npos, -1
     )
+    group_account = rows(a.group_account, na)
     return PortfolioArrays(
-        account_ids=tuple(f"s{k}" for k in range(copies)),
-        account_mode=(a.account_mode[0],) * copies,
-        group_account=np.repeat(np.arange(copies, dtype=np.int64), ng),
+        account_ids=a.account_ids * copies,
+        account_mode=a.account_mode * copies,
+        group_account=group_account,
         group_position=group_position.reshape(-1),
-        account_group_start=np.arange(copies + 1, dtype=np.int64) * ng,
+        account_group_start=np.searchsorted(group_account, np.arange(copies * na + 1)).astype(
+            np.int64
+        ),
         bal_group=rows(a.bal_group, ng),
         bal_asset=rows(a.bal_asset, n_assets),
         bal_qty=same(a.bal_qty),
@@ -210,7 +220,8 @@ def _tile_arrays(a: PortfolioArrays, n_assets: int, n_markets: int, copies: int)
 
 
 class ScenarioRevaluer:
-    """One account, compiled once, revalued under batches of scenarios by the kernel.
+    """Accounts (usually one; a whole pool for :func:`crossmargin.risk.pool.pool_risk`),
+    compiled once, revalued under batches of scenarios by the kernel.
 
     ``assets`` (the account's risk assets, :attr:`asset_symbols`) are the columns of the
     scenario matrices passed to :meth:`revalue`. Chunks of ``chunk`` scenarios are spread over
@@ -225,19 +236,24 @@ class ScenarioRevaluer:
         level: int = MAINT,
         threads: int | None = None,
     ) -> None:
-        if arrays.n_accounts != 1:
-            raise InputError("accounts", arrays.n_accounts, "revalue one account at a time")
+        if arrays.n_accounts < 1:
+            raise InputError("accounts", arrays.n_accounts, "need at least one account")
         if chunk < 1:
             raise InputError("chunk", chunk, "must be >= 1")
         self.full_tables = tables
         self.tables, self.arrays, self.global_assets = _restrict(tables, arrays)
         self.level = level
-        self.chunk = chunk
+        # bound a chunk's tiled rows (memory) for large pools
+        rows = max(1, arrays.bal_qty.size + arrays.pos_qty.size)
+        self.chunk = max(1, min(chunk, MAX_TILED_ROWS // rows))
         self.threads = threads if threads is not None else min(2, os.cpu_count() or 1)
         self._tiled: dict[int, tuple[MarketTables, PortfolioArrays]] = {}
         base = evaluate_groups(self.tables, self.arrays, level)
         self.base_equity_usd = float(base[2].sum())
         self.base_health_usd = float((base[0] - base[1]).sum())
+        starts = arrays.account_group_start[:-1]
+        self.base_account_equity_usd: FloatArray = np.add.reduceat(base[2], starts)
+        self.base_account_health_usd: FloatArray = np.add.reduceat(base[0] - base[1], starts)
 
     @classmethod
     def from_book(
@@ -248,6 +264,16 @@ class ScenarioRevaluer:
         acc = book.account(account) if isinstance(account, str) else account
         # a portfolio-mode account is one cross pool for the kernel (see compile_accounts)
         return cls(tables, compile_accounts(tables, [acc]), chunk)
+
+    @classmethod
+    def from_accounts(
+        cls, book: Book, accounts: list[Account] | None = None, chunk: int = DEFAULT_CHUNK
+    ) -> ScenarioRevaluer:
+        """Compile several accounts of ``book`` (default: all) as one pool."""
+        tables = compile_market(book)
+        return cls(
+            tables, compile_accounts(tables, book.accounts if accounts is None else accounts), chunk
+        )
 
     @property
     def asset_symbols(self) -> tuple[str, ...]:
@@ -273,11 +299,13 @@ class ScenarioRevaluer:
         log_returns: FloatArray,
         vol_shock: FloatArray | None = None,
         progress: Any = None,
+        per_account: bool = False,
     ) -> Revaluation:
         """Equity and health under ``log_returns[S, n_assets]`` (columns: :attr:`asset_symbols`).
 
         ``vol_shock[S]`` multiplies every option vol by ``1 + vol_shock``. ``progress`` is an
-        optional callable receiving the number of scenarios done after each chunk.
+        optional callable receiving the number of scenarios done after each chunk. With
+        ``per_account`` the figures of each account are kept too (``[S, n_accounts]``).
         """
         r = np.asarray(log_returns, dtype=np.float64)
         if r.ndim != 2 or r.shape[1] != self.n_assets:
@@ -290,6 +318,11 @@ class ScenarioRevaluer:
         equity = np.empty(n)
         health = np.empty(n)
         liquidatable = np.empty(n, dtype=bool)
+        n_acc = self.arrays.n_accounts
+        acc_eq = np.empty((n, n_acc)) if per_account else None
+        acc_h = np.empty((n, n_acc)) if per_account else None
+        acc_liq = np.empty((n, n_acc), dtype=bool) if per_account else None
+        group_starts = self.arrays.account_group_start[:-1]
         copies = min(self.chunk, max(n, 1))
         tiled_tables, tiled_arrays = self._tiles(copies)
         ng = self.arrays.n_groups
@@ -319,6 +352,11 @@ class ScenarioRevaluer:
                 equity[start:stop] = eq.reshape(copies, ng)[:k].sum(axis=1)
                 health[start:stop] = h.sum(axis=1)
                 liquidatable[start:stop] = (h < 0.0).any(axis=1)
+                if acc_eq is not None and acc_h is not None and acc_liq is not None:
+                    g_eq = eq.reshape(copies, ng)[:k]
+                    acc_eq[start:stop] = np.add.reduceat(g_eq, group_starts, axis=1)
+                    acc_h[start:stop] = np.add.reduceat(h, group_starts, axis=1)
+                    acc_liq[start:stop] = np.add.reduceat(h < 0.0, group_starts, axis=1) > 0
                 if progress is not None:
                     progress(k)
 
@@ -330,7 +368,7 @@ class ScenarioRevaluer:
             with ThreadPoolExecutor(workers) as pool:
                 # strided split: worker w takes chunks w, w + workers, ...
                 list(pool.map(work, [starts[w::workers] for w in range(workers)]))
-        return Revaluation(equity, health, liquidatable)
+        return Revaluation(equity, health, liquidatable, acc_eq, acc_h, acc_liq)
 
     def collateral_usd(self, log_returns: FloatArray) -> FloatArray:
         r"""Value of the deposits (balances > 0) per scenario, USD: :math:`\sum_b q_b P_{s,a_b}`.

@@ -33,15 +33,17 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import stats
 from scipy.special import xlogy
 
 from crossmargin.errors import InputError
-from crossmargin.market.volatility import RISKMETRICS_LAMBDA, ewma_variance
+from crossmargin.market.volatility import RISKMETRICS_LAMBDA
 from crossmargin.risk.revalue import ScenarioRevaluer
 from crossmargin.risk.var import (
     cornish_fisher_var_es,
     delta_gamma_moments,
+    ewma_standardize,
     normal_var_es,
     sensitivities,
     var_es,
@@ -221,19 +223,13 @@ def backtest_account(
             for c in confidences:
                 forecasts[("historical", c)][k] = var_es(loss[t - window : t], c)[0]
     if "filtered" in methods:
-        sigma = np.zeros((r.shape[0] + 1, r.shape[1]))
-        z = np.zeros_like(r)
-        for i in np.flatnonzero(r.std(axis=0) > 0.0):
-            sigma[:, i] = np.sqrt(ewma_variance(r[:, i], lam))
-            ok = sigma[:-1, i] > 0.0
-            z[ok, i] = r[ok, i] / sigma[:-1, i][ok]
-        for k, t in enumerate(days):
-            scen = z[t - window : t] * sigma[t]
-            fl = e0 - revaluer.revalue(scen).equity_usd
-            for c in confidences:
-                forecasts[("filtered", c)][k] = var_es(fl, c)[0]
-            if progress is not None:
-                progress(1)
+        # every day's window of standardized returns rescaled by that day's vol, one batch
+        z, sigma = ewma_standardize(r, lam)
+        windows = sliding_window_view(z, window, axis=0)[: days.size]  # [days, n, window]
+        scen = (windows * sigma[days][:, :, None]).transpose(0, 2, 1).reshape(-1, r.shape[1])
+        fl = (e0 - revaluer.revalue(scen, progress=progress).equity_usd).reshape(days.size, window)
+        for c in confidences:
+            forecasts[("filtered", c)][:] = [var_es(row, c)[0] for row in fl]
     param = [m for m in methods if m in ("delta-normal", "cornish-fisher")]
     if param:
         sens = sensitivities(revaluer)

@@ -121,6 +121,9 @@ def delta_hedge_trades(
     book: Book, revaluer: ScenarioRevaluer, mapping: ReturnMapping | None = None
 ) -> list[Trade]:
     """Trades that zero the equity delta of every risk factor (see the module docstring)."""
+    from crossmargin.risk.stress import builtin_scenarios
+
+    aliases = builtin_scenarios().aliases
     delta = sensitivities(revaluer).equity_delta
     marks = _mark_usd(book)
     source = dict(zip(mapping.assets, mapping.column, strict=True)) if mapping else {}
@@ -129,14 +132,14 @@ def delta_hedge_trades(
         if source.get(symbol, 0) < 0 or abs(delta[k]) < 1e-9 * max(1.0, revaluer.base_equity_usd):
             continue  # a stablecoin, or no exposure
         market = hedge_market(book, symbol)
-        if market is None and mapping is not None:
+        if market is None:
+            # the same risk factor: assets sharing its return column, else its alias
             peers = [a for a, c in source.items() if c == source.get(symbol) and a != symbol]
-            peers += [a for a in book.assets if a not in source]  # unused assets of the factor
+            peers += [aliases[symbol]] if symbol in aliases else []
             for peer in peers:
-                if source.get(peer, source.get(symbol)) == source.get(symbol):
-                    market = hedge_market(book, peer)
-                    if market is not None:
-                        break
+                market = hedge_market(book, peer)
+                if market is not None:
+                    break
         if market is None:
             continue
         qty[market] = qty.get(market, 0.0) - float(delta[k]) / marks[market]

@@ -355,22 +355,33 @@ def simulate_t_copula(copula: TCopula, n_paths: int, seed: int = DEFAULT_SEED) -
     return out
 
 
-def filtered_scenarios(returns: FloatArray, lam: float = RISKMETRICS_LAMBDA) -> FloatArray:
-    r"""Filtered historical scenarios (Hull & White 1998; Barone-Adesi et al. 1999).
+def ewma_standardize(
+    returns: FloatArray, lam: float = RISKMETRICS_LAMBDA
+) -> tuple[FloatArray, FloatArray]:
+    r"""EWMA-standardized returns and the volatility path, per column.
 
-    Each column's returns are divided by their EWMA volatility forecast
-    (:func:`crossmargin.market.volatility.ewma_variance`, :math:`\lambda = 0.94`) and rescaled
-    by today's forecast: :math:`r^*_t = r_t\,\sigma_{T+1}/\sigma_t`. A zero-variance column
-    (stablecoin) stays zero.
+    Returns ``(z[T, n], sigma[T + 1, n])`` with :math:`\sigma_t` the EWMA forecast for day
+    ``t`` from the returns before it (:func:`crossmargin.market.volatility.ewma_variance`,
+    RiskMetrics :math:`\lambda = 0.94`; ``sigma[T]`` forecasts the next, unseen day) and
+    :math:`z_t = r_t/\sigma_t`. A zero-variance column (stablecoin) gives zeros.
     """
     r = _check_matrix(returns, 2)
-    out = np.zeros_like(r)
+    z = np.zeros_like(r)
+    sigma = np.zeros((r.shape[0] + 1, r.shape[1]))
     for i in _active_columns(r):
-        var = ewma_variance(r[:, i], lam)
-        sigma_t = np.sqrt(var[:-1])
-        ok = sigma_t > 0.0
-        out[ok, i] = r[ok, i] / sigma_t[ok] * math.sqrt(var[-1])
-    return out
+        sigma[:, i] = np.sqrt(ewma_variance(r[:, i], lam))
+        ok = sigma[:-1, i] > 0.0
+        z[ok, i] = r[ok, i] / sigma[:-1, i][ok]
+    return z, sigma
+
+
+def filtered_scenarios(returns: FloatArray, lam: float = RISKMETRICS_LAMBDA) -> FloatArray:
+    r"""Filtered historical scenarios (Hull & White 1998; Barone-Adesi et al. 1999):
+    :math:`r^*_t = z_t\,\sigma_{T+1} = r_t\,\sigma_{T+1}/\sigma_t` (:func:`ewma_standardize`).
+    """
+    z, sigma = ewma_standardize(returns, lam)
+    scenarios: FloatArray = z * sigma[-1]
+    return scenarios
 
 
 def _check_matrix(returns: FloatArray, min_obs: int) -> FloatArray:

@@ -16,7 +16,7 @@ from crossmargin.liquidation import (
     LiquidationEngine,
     RelativeBook,
 )
-from crossmargin.liquidation.engine import LiquidationResult
+from crossmargin.liquidation.engine import AccountOutcome, LiquidationResult
 from crossmargin.margin import evaluate_arrays
 from tests.strategies import books
 
@@ -109,8 +109,12 @@ def _hit_by_others(result: LiquidationResult) -> set[str]:
     return hit
 
 
+def _outcome(result: LiquidationResult, account: str) -> AccountOutcome:
+    return next(o for o in result.outcomes if o.account == account)
+
+
 def _status(result: LiquidationResult, account: str) -> str:
-    return next(o.status for o in result.outcomes if o.account == account)
+    return _outcome(result, account).status
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -128,7 +132,10 @@ def test_closes_no_more_than_the_target_needs(scenario: Any) -> None:
         if "(whole)" in event.reason or "partial fill" in event.reason:
             continue
         scale = 1.0 + abs(event.target_health_before_usd) + abs(event.qty * event.reference_usd)
-        assert event.target_health_after_usd <= 1e-6 * scale
+        # health sums terms as large as the account's PnL: float64 hits the target only to
+        # ~1e-16 of those (a 2e10 USD PnL left 2.2e-6 above it, found by hypothesis)
+        rounding = 1e-12 * abs(_outcome(result, event.account).equity_before_usd)
+        assert event.target_health_after_usd <= 1e-6 * scale + rounding
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

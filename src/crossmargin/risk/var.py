@@ -80,7 +80,8 @@ def var_es(losses_usd: FloatArray, confidence: float) -> tuple[float, float]:
         raise InputError("losses", "non-finite", "a scenario loss is not a finite number")
     k = max(1, math.ceil(round(losses.size * (1.0 - alpha), 9)))
     worst = np.partition(losses, losses.size - k)[losses.size - k :]
-    return float(worst.min()), float(worst.mean())
+    var = float(worst.min())
+    return var, max(float(worst.mean()), var)  # the mean of k equal values can round below
 
 
 def normal_var_es(sd_usd: float, confidence: float, mean_usd: float = 0.0) -> tuple[float, float]:

@@ -195,7 +195,12 @@ def _figures(report: AccountReport) -> list[tuple[str, str]]:
     grid = report.grid_health_usd
     limit = float(np.max(np.abs(grid))) or 1.0
     image = ax.imshow(grid, cmap="RdYlGn", vmin=-limit, vmax=limit, aspect="auto", origin="lower")
-    ax.set_xticks(range(len(report.spot_shocks)), [f"{s:+.0%}" for s in report.spot_shocks])
+    ax.set_xticks(
+        range(len(report.spot_shocks)),
+        [f"{s:+.0%}" for s in report.spot_shocks],
+        rotation=45,
+        fontsize=8,
+    )
     ax.set_yticks(range(len(report.vol_shocks)), [f"{v:+.0%}" for v in report.vol_shocks])
     ax.set_xlabel("spot move (all non-stable assets)")
     ax.set_ylabel("option vol move")

@@ -4,7 +4,7 @@ r"""The risk report: every analysis of one account, and a self-contained HTML pa
 (:mod:`crossmargin.risk.var`), the rolling backtests (:mod:`crossmargin.risk.backtest`), the
 wrong-way figures (:mod:`crossmargin.risk.wrongway`), a spot x vol scenario grid and the
 shipped stress scenarios, all revalued through the kernel. :func:`render_html` writes one HTML
-file with the figures inlined as base64 PNG (matplotlib, Agg backend): no external file, no
+file with the figures inlined as base64 PNG (matplotlib's object API): no external file, no
 script, no network.
 """
 
@@ -160,38 +160,39 @@ def analyze_account(
 
 
 def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img alt="figure" src="data:image/png;base64,{data}">'
 
 
 def _figures(report: AccountReport) -> list[tuple[str, str]]:
-    import matplotlib
+    # the object API (no pyplot): no global figure state, no backend switch
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def subplots(height: float) -> tuple[Any, Any]:
+        fig = Figure(figsize=(6.4, height))
+        return fig, fig.subplots()
 
     out: list[tuple[str, str]] = []
     risk = report.risk
     method = "monte-carlo" if "monte-carlo" in risk.samples else next(iter(risk.samples), None)
     if method is not None:
         pnl = risk.samples[method][0]
-        fig, ax = plt.subplots(figsize=(6.4, 3.2))
+        fig, ax = subplots(3.2)
         ax.hist(pnl, bins=80, color="#4477aa", alpha=0.85)
         for c, style in ((0.99, "-"), (0.975, "--")):
             f = risk.figure(method, 1, c)
             ax.axvline(-f.equity_var_usd, color="#cc3311", ls=style, label=f"VaR {c:.1%}")
             ax.axvline(-f.equity_es_usd, color="#222222", ls=style, label=f"ES {c:.1%}")
-        ax.set_xlabel("1-day equity PnL, USD")
+        ax.set_xlabel("1-day equity PnL, thousand USD")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x / 1e3:,.0f}"))
         ax.set_ylabel("scenarios")
         ax.set_title(f"PnL distribution ({method})")
         ax.legend(fontsize=7)
         out.append(("PnL distribution with VaR and ES", _png(fig)))
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    fig, ax = subplots(3.2)
     grid = report.grid_health_usd
     limit = float(np.max(np.abs(grid))) or 1.0
     image = ax.imshow(grid, cmap="RdYlGn", vmin=-limit, vmax=limit, aspect="auto", origin="lower")
@@ -208,13 +209,13 @@ def _figures(report: AccountReport) -> list[tuple[str, str]]:
     fig.colorbar(image, ax=ax)
     out.append(("Scenario heatmap: spot x vol", _png(fig)))
     if report.deposits_usd:
-        fig, ax = plt.subplots(figsize=(6.4, 2.6))
+        fig, ax = subplots(2.6)
         items = sorted(report.deposits_usd.items(), key=lambda kv: kv[1])
         ax.barh([k for k, _ in items], [v for _, v in items], color="#228833")
         ax.set_xlabel("USD")
         ax.set_title("Collateral composition (deposits at book prices)")
         out.append(("Collateral composition", _png(fig)))
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    fig, ax = subplots(3.2)
     colors = ["#cc3311" if h < 0 else "#4477aa" for h in report.stress_health_usd]
     ax.barh(list(report.stress_names), report.stress_health_usd, color=colors)
     ax.axvline(0.0, color="black", lw=0.8)

@@ -58,10 +58,6 @@ class ReturnData:
     def column(self, symbol: str) -> FloatArray:
         return self.values[:, self.symbols.index(symbol)]
 
-    def tail(self, n: int) -> ReturnData:
-        """The last ``n`` observations."""
-        return ReturnData(self.dates[-n:], self.symbols, self.values[-n:], self.gaps_dropped)
-
 
 def returns_from_frames(
     frames: Mapping[str, pd.DataFrame | pd.Series],

@@ -110,30 +110,10 @@ def _restrict(
         option_min_frac=tables.option_min_frac[markets],
         option_issue={},
     )
-    rows = replace_rows(arrays, asset_new[arrays.bal_asset], market_new[arrays.pos_market])
-    return sub, rows, assets
-
-
-def replace_rows(
-    arrays: PortfolioArrays, bal_asset: IntArray, pos_market: IntArray
-) -> PortfolioArrays:
-    """A copy of ``arrays`` with new asset / market ids on its rows."""
-    return PortfolioArrays(
-        account_ids=arrays.account_ids,
-        account_mode=arrays.account_mode,
-        group_account=arrays.group_account,
-        group_position=arrays.group_position,
-        account_group_start=arrays.account_group_start,
-        bal_group=arrays.bal_group,
-        bal_asset=bal_asset,
-        bal_qty=arrays.bal_qty,
-        pos_group=arrays.pos_group,
-        pos_market=pos_market,
-        pos_qty=arrays.pos_qty,
-        pos_entry=arrays.pos_entry,
-        pos_funding=arrays.pos_funding,
-        pos_settle_row=arrays.pos_settle_row,
+    rows = replace(
+        arrays, bal_asset=asset_new[arrays.bal_asset], pos_market=market_new[arrays.pos_market]
     )
+    return sub, rows, assets
 
 
 def _tile_tables(t: MarketTables, copies: int) -> MarketTables:

@@ -195,3 +195,13 @@ def test_a_batch_of_option_accounts_equals_each_account_alone() -> None:
         alone = engine.account_margin(report.account_id)
         assert alone.to_dict() == report.to_dict()
         assert report.init.health_usd <= report.maint.health_usd
+
+
+def test_a_worthless_option_trades_at_zero() -> None:
+    """A 10x out-of-the-money call at 10 % vol is worth 0.0 in float64: a what-if trade at that
+    mark is allowed (found by hypothesis; other markets still need a mark > 0)."""
+    engine = MarginEngine(_book(0.0, 30_000.0))
+    data = engine.book.model_dump(mode="json")
+    data["markets"]["ETH-OPT"]["mark_vol"] = 0.1
+    result = MarginEngine(book_from_data(data)).what_if("a", [Trade("ETH-OPT", 1.0)])
+    assert result.after.equity_usd == result.before.equity_usd == 10_000.0

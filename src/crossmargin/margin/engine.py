@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crossmargin.book.schema import Account, Book, Position
+from crossmargin.book.schema import Account, Book, OptionMarket, Position
 from crossmargin.errors import InputError, NotSupportedError
 from crossmargin.margin.arrays import (
     INIT,
@@ -785,7 +785,9 @@ def apply_changes(
                 settle_usd = compiled.price_usd[compiled.market_settle]
                 marks.extend(market_marks_usd(compiled) / settle_usd)
             price = marks[list(book.markets).index(trade.market)]
-        if not math.isfinite(price) or price <= 0:
+        # a far out-of-the-money option may be worth nothing; any other mark is positive
+        floor_ok = price >= 0.0 if isinstance(market, OptionMarket) else price > 0.0
+        if not (math.isfinite(price) and floor_ok):
             raise InputError("trade.price", price, "price must be a finite number > 0")
         old = positions.get(trade.market)
         qty, entry = (old.qty, old.entry_price) if old else (0.0, 0.0)

@@ -248,7 +248,7 @@ def nearest_correlation(matrix: FloatArray, min_eigenvalue: float = MIN_EIGENVAL
 
 def shrunk_covariance(returns: FloatArray) -> FloatArray:
     """Ledoit-Wolf (2004) shrinkage covariance of the returns (scikit-learn's estimator)."""
-    from sklearn.covariance import LedoitWolf  # type: ignore[import-untyped]
+    from sklearn.covariance import LedoitWolf
 
     cov: FloatArray = LedoitWolf(assume_centered=False).fit(returns).covariance_
     return cov

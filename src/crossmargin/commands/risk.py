@@ -14,6 +14,7 @@ from rich.text import Text
 from crossmargin.book.io import load_book
 from crossmargin.commands.common import FileArg, JsonOpt, console, emit_json, one_line_errors
 from crossmargin.errors import CrossmarginError, InputError
+from crossmargin.report import usd0
 
 ReturnsOpt = Annotated[
     list[Path] | None,
@@ -43,8 +44,23 @@ def parse_proxies(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _usd(value: float) -> str:
-    return f"{value:,.0f}"
+_usd = usd0
+
+#: the columns every VaR/ES row starts with (account and pool tables)
+_VAR_COLUMNS = ("method", "horizon", "conf.", "equity VaR", "equity ES", "health VaR", "health ES")
+
+
+def _var_cells(f: Any) -> list[str]:
+    """The cells of :data:`_VAR_COLUMNS` for one VaR/ES figure."""
+    return [
+        f.method,
+        f"{f.horizon_days}d",
+        f"{f.confidence:.1%}",
+        _usd(f.equity_var_usd),
+        _usd(f.equity_es_usd),
+        _usd(f.health_var_usd),
+        _usd(f.health_es_usd),
+    ]
 
 
 def _pvalue(p: float) -> Text:
@@ -58,28 +74,11 @@ def _risk_table(report: Any) -> Table:
         f"maint health {_usd(risk.health_usd)})",
         header_style="bold",
     )
-    for name in (
-        "method",
-        "horizon",
-        "conf.",
-        "equity VaR",
-        "equity ES",
-        "health VaR",
-        "health ES",
-        "P(liq.)",
-    ):
+    for name in (*_VAR_COLUMNS, "P(liq.)"):
         table.add_column(name, justify="left" if name == "method" else "right")
     for f in risk.figures:
-        table.add_row(
-            f.method,
-            f"{f.horizon_days}d",
-            f"{f.confidence:.1%}",
-            _usd(f.equity_var_usd),
-            _usd(f.equity_es_usd),
-            _usd(f.health_var_usd),
-            _usd(f.health_es_usd),
-            "-" if f.prob_liquidation is None else f"{f.prob_liquidation:.2%}",
-        )
+        liq = "-" if f.prob_liquidation is None else f"{f.prob_liquidation:.2%}"
+        table.add_row(*_var_cells(f), liq)
     return table
 
 
@@ -89,28 +88,11 @@ def _pool_table(pool: Any) -> Table:
         f"maint health {_usd(pool.health_usd)}, bad debt {_usd(pool.bad_debt_usd)})",
         header_style="bold",
     )
-    for name in (
-        "method",
-        "horizon",
-        "conf.",
-        "equity VaR",
-        "equity ES",
-        "health VaR",
-        "health ES",
-        "bad-debt VaR",
-        "bad-debt ES",
-        "liquidatable",
-    ):
+    for name in (*_VAR_COLUMNS, "bad-debt VaR", "bad-debt ES", "liquidatable"):
         table.add_column(name, justify="left" if name == "method" else "right")
     for f in pool.figures:
         table.add_row(
-            f.method,
-            f"{f.horizon_days}d",
-            f"{f.confidence:.1%}",
-            _usd(f.equity_var_usd),
-            _usd(f.equity_es_usd),
-            _usd(f.health_var_usd),
-            _usd(f.health_es_usd),
+            *_var_cells(f),
             _usd(f.bad_debt_var_usd),
             _usd(f.bad_debt_es_usd),
             f"{f.mean_liquidatable:.2f}",

@@ -1,0 +1,261 @@
+r"""Liquidation cascades: forced selling moves prices, which makes more accounts liquidatable.
+
+One run over a batch of accounts (one :class:`~crossmargin.margin.arrays.PortfolioArrays`),
+from a price shock, round by round:
+
+1. revalue every margin group with the risk kernel at the round's prices;
+2. liquidate the liquidatable ones with the liquidation engine (:mod:`crossmargin.liquidation`,
+   oracle transfer: the liquidator takes the collateral and positions over at the price);
+3. sum the forced flow per asset, in USD: collateral taken over is sold by the liquidator,
+   repaid borrows are bought, positions taken over are unwound
+   (:math:`f_a = \sum \Delta q_{\text{bal},a} P_a + \sum_{m: u(m) = a} \Delta q_m M_m`, negative =
+   selling);
+4. move each price by the square-root law of impact (Almgren et al. 2005; Tóth et al. 2011)
+   against the day's volume, after letting the previous rounds' impact decay towards the
+   shocked ("fundamental") price with a half-life of ``recovery_half_life_rounds``:
+
+   .. math::
+
+       \ln P_{a,r+1} = \ln F_a + 2^{-1/h} (\ln P_{a,r} - \ln F_a)
+                       + \operatorname{sign}(f_a)\, k\, \sigma_a \sqrt{|f_a| / V_a}
+
+   with :math:`\sigma_a` the daily volatility, :math:`V_a` the daily volume (USD) and
+   :math:`k` the impact coefficient (Tóth et al. find :math:`Y \approx 1`);
+5. repeat until no group is liquidatable or ``max_rounds``; an account the engine leaves
+   bankrupt (wound down), in a spiral or at its step limit takes no further part.
+
+Only the liquidatable accounts of a round go through the engine (a batch of their own): the
+insurance fund carries over from round to round, and losses beyond it are socialized among the
+accounts liquidated in the same round, or recorded as external; the simulator reports both as
+bad debt. Stablecoins (:math:`\sigma = 0`) do not move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from crossmargin.errors import InputError
+from crossmargin.liquidation import LiquidationConfig
+from crossmargin.liquidation.engine import liquidate_arrays
+from crossmargin.margin.arrays import MAINT, FloatArray, MarketTables, PortfolioArrays
+from crossmargin.margin.kernel import evaluate_groups, market_marks_usd
+from crossmargin.simulation.rows import put_back, take_accounts
+
+#: daily volatility and daily volume (USD) of the demo market's assets; orders of magnitude of
+#: 2024-2025 spot + perp markets, assumptions stated in docs/simulation.md
+DEFAULT_SIGMA_DAILY = {"BTC": 0.03, "ETH": 0.04, "wstETH": 0.04, "SOL": 0.055, "AAVE": 0.06}
+DEFAULT_VOLUME_USD = {
+    "BTC": 30e9,
+    "ETH": 15e9,
+    "wstETH": 0.1e9,
+    "SOL": 3e9,
+    "AAVE": 0.3e9,
+}
+QUANTILES = (0.01, 0.05, 0.25, 0.5)
+FINAL_STATUSES = frozenset({"bankrupt", "spiral", "stopped"})
+
+
+class CascadeConfig(BaseModel):
+    """Parameters of a cascade run (module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    impact_k: float = Field(1.0, gt=0, allow_inf_nan=False, description="Square-root law's k.")
+    sigma_daily: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SIGMA_DAILY))
+    daily_volume_usd: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_VOLUME_USD))
+    recovery_half_life_rounds: float = Field(3.0, gt=0, allow_inf_nan=False)
+    max_rounds: int = Field(50, ge=1, le=10_000)
+    liquidation: LiquidationConfig = Field(default_factory=LiquidationConfig)
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One round: prices at its start, what was liquidated, and where the pool stands."""
+
+    round: int
+    price_usd: dict[str, float]
+    liquidatable_groups: int
+    liquidated_accounts: int
+    liquidated_notional_usd: float  # sum of |forced flow| over assets
+    forced_flow_usd: dict[str, float]  # net per asset, < 0 selling
+    bad_debt_usd: float  # this round: insurance paid + socialized + external
+    insurance_fund_usd: float  # after the round
+    health_quantiles_usd: dict[str, float]  # of maint health over groups, before liquidation
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class CascadeResult:
+    rounds: list[RoundRecord]
+    final: PortfolioArrays
+    final_price_usd: FloatArray
+    converged: bool  # no liquidatable group left (else max_rounds)
+    liquidated_accounts: int = 0
+    bad_debt_usd: float = 0.0
+    liquidated_notional_usd: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "converged": self.converged,
+            "rounds": [r.to_dict() for r in self.rounds],
+            "liquidated_accounts": self.liquidated_accounts,
+            "bad_debt_usd": self.bad_debt_usd,
+            "liquidated_notional_usd": self.liquidated_notional_usd,
+        }
+
+
+def shocked_prices(tables: MarketTables, shocks: Mapping[str, float]) -> FloatArray:
+    """The book's prices with relative moves (``{"ETH": -0.25}``); errors name ``shock.X``."""
+    prices = tables.price_usd.copy()
+    for symbol, move in shocks.items():
+        a = tables.asset_id(symbol, f"shock.{symbol}")
+        if not (np.isfinite(move) and move > -1.0):
+            raise InputError(f"shock.{symbol}", move, "a price cannot fall 100 % or more")
+        prices[a] *= 1.0 + move
+    return prices
+
+
+def impact_params(tables: MarketTables, config: CascadeConfig) -> tuple[FloatArray, FloatArray]:
+    """Per asset: daily vol (0 for assets without one: they do not move) and daily volume."""
+    sigma = np.array([config.sigma_daily.get(s, 0.0) for s in tables.asset_symbols])
+    volume = np.array([config.daily_volume_usd.get(s, np.inf) for s in tables.asset_symbols])
+    for name, values in (("sigma_daily", sigma), ("daily_volume_usd", volume)):
+        bad = np.flatnonzero(~(values >= 0.0) | ((name == "daily_volume_usd") & (values == 0.0)))
+        if bad.size:
+            symbol = tables.asset_symbols[int(bad[0])]
+            raise InputError(f"{name}.{symbol}", float(values[bad[0]]), "must be > 0")
+    return sigma, volume
+
+
+def forced_flow_usd(
+    tables: MarketTables,
+    before: PortfolioArrays,
+    after: PortfolioArrays,
+    price_usd: FloatArray,
+) -> FloatArray:
+    """Net USD flow per asset that a liquidation sends to the market (< 0: selling)."""
+    flow = np.bincount(
+        before.bal_asset,
+        weights=(after.bal_qty - before.bal_qty) * price_usd[before.bal_asset],
+        minlength=tables.n_assets,
+    )
+    if before.pos_qty.size:
+        marks = market_marks_usd(tables, price_usd)
+        delta = (after.pos_qty - before.pos_qty) * marks[before.pos_market]
+        underlying = tables.market_underlying[before.pos_market]
+        flow += np.bincount(underlying, weights=delta, minlength=tables.n_assets)
+    # settle-asset cash moves (realized PnL, fees) are transfers, not trades of a risky asset
+    return np.asarray(flow, dtype=np.float64)
+
+
+def run_cascade(
+    tables: MarketTables,
+    arrays: PortfolioArrays,
+    shocked_price_usd: FloatArray,
+    config: CascadeConfig | None = None,
+) -> CascadeResult:
+    """Run a cascade from ``shocked_price_usd`` (module docstring); ``arrays`` is not changed."""
+    config = config or CascadeConfig()
+    sigma, volume = impact_params(tables, config)
+    fundamental = np.log(shocked_price_usd)
+    log_price = fundamental.copy()
+    decay = 0.5 ** (1.0 / config.recovery_half_life_rounds)
+    bal_qty, pos_qty = arrays.bal_qty.copy(), arrays.pos_qty.copy()
+    pos_funding = arrays.pos_funding.copy()
+    insurance = config.liquidation.insurance_fund_usd
+    rounds: list[RoundRecord] = []
+    liquidated = np.zeros(arrays.n_accounts, dtype=bool)
+    # accounts the engine could not bring back (bankrupt and wound down, spiral, max steps):
+    # nothing is left to liquidate, they stay out of later rounds
+    done = np.zeros(arrays.n_accounts, dtype=bool)
+    converged = False
+    for r in range(config.max_rounds):
+        price = np.exp(log_price)
+        state = replace(arrays, bal_qty=bal_qty, pos_qty=pos_qty, pos_funding=pos_funding)
+        round_tables = replace(tables, price_usd=price)
+        wa, wl, _eq = evaluate_groups(round_tables, state, MAINT)
+        health = wa - wl
+        bad_groups = np.flatnonzero((health < 0.0) & ~done[arrays.group_account])
+        quantiles = (
+            {f"q{int(q * 100):02d}": float(np.quantile(health, q)) for q in QUANTILES}
+            if health.size
+            else {}
+        )
+        if bad_groups.size == 0:
+            converged = True
+            rounds.append(
+                _record(
+                    r, tables, price, 0, 0, np.zeros(tables.n_assets), 0.0, insurance, quantiles
+                )
+            )
+            break
+        accounts = np.unique(arrays.group_account[bad_groups])
+        subset = take_accounts(state, accounts)
+        liq_config = config.liquidation.model_copy(update={"insurance_fund_usd": insurance})
+        result = liquidate_arrays(round_tables, subset.arrays, liq_config, journal=False)
+        flow = forced_flow_usd(round_tables, subset.arrays, result.final, price)
+        put_back(bal_qty, pos_qty, pos_funding, subset, result.final)
+        f = result.flows
+        bad_debt = f.insurance_paid_usd + f.socialized_usd + f.adl_usd
+        insurance = f.insurance_fund_usd
+        liquidated[accounts] = True
+        finished = np.array([o.status in FINAL_STATUSES for o in result.outcomes], dtype=bool)
+        done[accounts[finished]] = True
+        rounds.append(
+            _record(
+                r,
+                tables,
+                price,
+                bad_groups.size,
+                accounts.size,
+                flow,
+                bad_debt,
+                insurance,
+                quantiles,
+            )
+        )
+        impact = np.sign(flow) * config.impact_k * sigma * np.sqrt(np.abs(flow) / volume)
+        log_price = fundamental + decay * (log_price - fundamental) + impact
+    final = replace(arrays, bal_qty=bal_qty, pos_qty=pos_qty, pos_funding=pos_funding)
+    return CascadeResult(
+        rounds=rounds,
+        final=final,
+        final_price_usd=np.exp(log_price),
+        converged=converged,
+        liquidated_accounts=int(liquidated.sum()),
+        bad_debt_usd=float(sum(rd.bad_debt_usd for rd in rounds)),
+        liquidated_notional_usd=float(sum(rd.liquidated_notional_usd for rd in rounds)),
+    )
+
+
+def _record(
+    r: int,
+    tables: MarketTables,
+    price: FloatArray,
+    n_groups: int,
+    n_accounts: int,
+    flow: FloatArray,
+    bad_debt: float,
+    insurance: float,
+    quantiles: dict[str, float],
+) -> RoundRecord:
+    symbols = tables.asset_symbols
+    return RoundRecord(
+        round=r,
+        price_usd={s: float(price[i]) for i, s in enumerate(symbols)},
+        liquidatable_groups=int(n_groups),
+        liquidated_accounts=int(n_accounts),
+        liquidated_notional_usd=float(np.abs(flow).sum()),
+        forced_flow_usd={s: float(flow[i]) for i, s in enumerate(symbols) if flow[i] != 0.0},
+        bad_debt_usd=float(bad_debt),
+        insurance_fund_usd=float(insurance),
+        health_quantiles_usd=quantiles,
+    )

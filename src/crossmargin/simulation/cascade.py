@@ -24,6 +24,10 @@ from a price shock, round by round:
 5. repeat until no group is liquidatable or ``max_rounds``; an account the engine leaves
    bankrupt (wound down), in a spiral or at its step limit takes no further part.
 
+With ``model="closeout"`` (fast, for Monte Carlo) a liquidatable account is instead closed out
+whole at the round's prices, without fees: all its balances and positions go to the market,
+and its negative equity is bad debt, paid by the insurance fund first.
+
 Only the liquidatable accounts of a round go through the engine (a batch of their own): the
 insurance fund carries over from round to round, and losses beyond it are socialized among the
 accounts liquidated in the same round, or recorded as external; the simulator reports both as
@@ -34,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,9 +46,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from crossmargin.errors import InputError
 from crossmargin.liquidation import LiquidationConfig
 from crossmargin.liquidation.engine import liquidate_arrays
-from crossmargin.margin.arrays import MAINT, FloatArray, MarketTables, PortfolioArrays
+from crossmargin.margin.arrays import MAINT, FloatArray, IntArray, MarketTables, PortfolioArrays
 from crossmargin.margin.kernel import evaluate_groups, market_marks_usd
-from crossmargin.simulation.rows import put_back, take_accounts
+from crossmargin.simulation.rows import put_back, take_accounts, with_quantities
 
 #: daily volatility and daily volume (USD) of the demo market's assets; orders of magnitude of
 #: 2024-2025 spot + perp markets, assumptions stated in docs/simulation.md
@@ -57,6 +61,7 @@ DEFAULT_VOLUME_USD = {
     "AAVE": 0.3e9,
 }
 QUANTILES = (0.01, 0.05, 0.25, 0.5)
+QUANTILE_NAMES = tuple(f"q{int(q * 100):02d}" for q in QUANTILES)
 FINAL_STATUSES = frozenset({"bankrupt", "spiral", "stopped"})
 
 
@@ -71,6 +76,11 @@ class CascadeConfig(BaseModel):
     recovery_half_life_rounds: float = Field(3.0, gt=0, allow_inf_nan=False)
     max_rounds: int = Field(50, ge=1, le=10_000)
     liquidation: LiquidationConfig = Field(default_factory=LiquidationConfig)
+    model: Literal["engine", "closeout"] = Field(
+        "engine",
+        description="engine: the liquidation engine (partial, fees, depth); closeout: a "
+        "liquidatable account is closed out whole at the round's prices (fast; for Monte Carlo).",
+    )
 
 
 @dataclass(frozen=True)
@@ -179,13 +189,13 @@ def run_cascade(
     converged = False
     for r in range(config.max_rounds):
         price = np.exp(log_price)
-        state = replace(arrays, bal_qty=bal_qty, pos_qty=pos_qty, pos_funding=pos_funding)
+        state = with_quantities(arrays, bal_qty, pos_qty, pos_funding)
         round_tables = replace(tables, price_usd=price)
         wa, wl, _eq = evaluate_groups(round_tables, state, MAINT)
         health = wa - wl
         bad_groups = np.flatnonzero((health < 0.0) & ~done[arrays.group_account])
         quantiles = (
-            {f"q{int(q * 100):02d}": float(np.quantile(health, q)) for q in QUANTILES}
+            dict(zip(QUANTILE_NAMES, map(float, np.quantile(health, QUANTILES)), strict=True))
             if health.size
             else {}
         )
@@ -198,17 +208,23 @@ def run_cascade(
             )
             break
         accounts = np.unique(arrays.group_account[bad_groups])
-        subset = take_accounts(state, accounts)
-        liq_config = config.liquidation.model_copy(update={"insurance_fund_usd": insurance})
-        result = liquidate_arrays(round_tables, subset.arrays, liq_config, journal=False)
-        flow = forced_flow_usd(round_tables, subset.arrays, result.final, price)
-        put_back(bal_qty, pos_qty, pos_funding, subset, result.final)
-        f = result.flows
-        bad_debt = f.insurance_paid_usd + f.socialized_usd + f.adl_usd
-        insurance = f.insurance_fund_usd
         liquidated[accounts] = True
-        finished = np.array([o.status in FINAL_STATUSES for o in result.outcomes], dtype=bool)
-        done[accounts[finished]] = True
+        if config.model == "closeout":
+            flow, bad_debt, insurance = _close_out(
+                round_tables, state, accounts, _eq, insurance, bal_qty, pos_qty, pos_funding
+            )
+            done[accounts] = True
+        else:
+            subset = take_accounts(state, accounts)
+            liq_config = config.liquidation.model_copy(update={"insurance_fund_usd": insurance})
+            result = liquidate_arrays(round_tables, subset.arrays, liq_config, journal=False)
+            flow = forced_flow_usd(round_tables, subset.arrays, result.final, price)
+            put_back(bal_qty, pos_qty, pos_funding, subset, result.final)
+            f = result.flows
+            bad_debt = f.insurance_paid_usd + f.socialized_usd + f.adl_usd
+            insurance = f.insurance_fund_usd
+            finished = np.array([o.status in FINAL_STATUSES for o in result.outcomes], dtype=bool)
+            done[accounts[finished]] = True
         rounds.append(
             _record(
                 r,
@@ -224,7 +240,7 @@ def run_cascade(
         )
         impact = np.sign(flow) * config.impact_k * sigma * np.sqrt(np.abs(flow) / volume)
         log_price = fundamental + decay * (log_price - fundamental) + impact
-    final = replace(arrays, bal_qty=bal_qty, pos_qty=pos_qty, pos_funding=pos_funding)
+    final = with_quantities(arrays, bal_qty, pos_qty, pos_funding)
     return CascadeResult(
         rounds=rounds,
         final=final,
@@ -234,6 +250,45 @@ def run_cascade(
         bad_debt_usd=float(sum(rd.bad_debt_usd for rd in rounds)),
         liquidated_notional_usd=float(sum(rd.liquidated_notional_usd for rd in rounds)),
     )
+
+
+def _close_out(
+    tables: MarketTables,
+    state: PortfolioArrays,
+    accounts: IntArray,
+    group_equity: FloatArray,
+    insurance: float,
+    bal_qty: FloatArray,
+    pos_qty: FloatArray,
+    pos_funding: FloatArray,
+) -> tuple[FloatArray, float, float]:
+    """Close ``accounts`` out whole at the tables' prices: every balance and position goes to
+    the market; negative equity is bad debt, paid by the insurance fund first. Returns
+    ``(flow per asset, bad debt, insurance fund after)``; no fees (the engine model has them)."""
+    hit = np.zeros(state.n_accounts, dtype=bool)
+    hit[accounts] = True
+    bal_rows = np.flatnonzero(hit[state.group_account[state.bal_group]])
+    pos_rows = np.flatnonzero(hit[state.group_account[state.pos_group]])
+    flow = np.bincount(
+        state.bal_asset[bal_rows],
+        weights=-state.bal_qty[bal_rows] * tables.price_usd[state.bal_asset[bal_rows]],
+        minlength=tables.n_assets,
+    )
+    if pos_rows.size:
+        markets = state.pos_market[pos_rows]
+        marks = market_marks_usd(tables)
+        flow += np.bincount(
+            tables.market_underlying[markets],
+            weights=-state.pos_qty[pos_rows] * marks[markets],
+            minlength=tables.n_assets,
+        )
+    groups = np.flatnonzero(hit[state.group_account])
+    shortfall = float(np.maximum(-group_equity[groups], 0.0).sum())
+    paid = min(insurance, shortfall)
+    bal_qty[bal_rows] = 0.0
+    pos_qty[pos_rows] = 0.0
+    pos_funding[pos_rows] = 0.0
+    return np.asarray(flow, dtype=np.float64), shortfall, insurance - paid
 
 
 def _record(

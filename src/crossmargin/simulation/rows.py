@@ -7,6 +7,7 @@ liquidation engine's result back is a scatter to the same rows.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,3 +81,14 @@ def put_back(
     full_bal_qty[subset.bal_rows] = result.bal_qty
     full_pos_qty[subset.pos_rows] = result.pos_qty
     full_pos_funding[subset.pos_rows] = result.pos_funding
+
+
+def with_quantities(
+    arrays: PortfolioArrays, bal_qty: FloatArray, pos_qty: FloatArray, pos_funding: FloatArray
+) -> PortfolioArrays:
+    """``arrays`` with other quantities on the same rows (no re-validation of the row order)."""
+    out = copy.copy(arrays)
+    object.__setattr__(out, "bal_qty", bal_qty)
+    object.__setattr__(out, "pos_qty", pos_qty)
+    object.__setattr__(out, "pos_funding", pos_funding)
+    return out

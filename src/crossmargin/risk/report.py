@@ -10,9 +10,7 @@ script, no network.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ import numpy.typing as npt
 
 from crossmargin.book.schema import Book
 from crossmargin.errors import InputError
+from crossmargin.htmlpage import STYLE, figure_png, html_table
 from crossmargin.risk.backtest import BacktestResult, backtest_account
 from crossmargin.risk.pool import PoolRisk
 from crossmargin.risk.returns import MIN_OBSERVATIONS, ReturnData
@@ -159,11 +158,7 @@ def analyze_account(
 # --- HTML -------------------------------------------------------------------------------------
 
 
-def _png(fig: Any) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img alt="figure" src="data:image/png;base64,{data}">'
+_png = figure_png
 
 
 def _figures(report: AccountReport) -> list[tuple[str, str]]:
@@ -225,26 +220,14 @@ def _figures(report: AccountReport) -> list[tuple[str, str]]:
     return out
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+_table = html_table
 
 
 def _usd(x: float) -> str:
     return f"{x:,.0f}"
 
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}
-table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.85em}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}
-td:first-child,th:first-child{text-align:left}
-.flag{color:#cc3311;font-weight:bold}figure{display:inline-block;margin:0.5em}
-img{max-width:100%}
-"""
+_STYLE = STYLE
 
 
 def render_html(

@@ -2,8 +2,332 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
 import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from crossmargin.book.io import load_book
+from crossmargin.commands.common import (
+    JsonOpt,
+    ShockOpt,
+    console,
+    emit_json,
+    one_line_errors,
+    parse_pairs,
+)
+from crossmargin.errors import InputError
+from crossmargin.liquidation import LiquidationConfig
+from crossmargin.margin.arrays import FloatArray, MarketTables, compile_accounts, compile_market
+from crossmargin.report import usd0
+from crossmargin.simulation.calibrate import DEFAULT_SCALES, calibrate
+from crossmargin.simulation.cascade import CascadeConfig, impact_params, run_cascade, shocked_prices
+from crossmargin.simulation.executors import make_executor
+from crossmargin.simulation.generate import GeneratedBook, generate_book
+from crossmargin.simulation.modes import MODES, compare_modes
+from crossmargin.simulation.montecarlo import run_monte_carlo
+from crossmargin.simulation.paths import block_bootstrap_returns, gbm_jump_returns
+from crossmargin.simulation.report import render_simulation_html
+
+BookArg = Annotated[
+    Path | None, typer.Argument(help="Portfolio file; omit with --generate N.", show_default=False)
+]
+GenerateOpt = Annotated[
+    int | None, typer.Option("--generate", help="Simulate N generated accounts instead of a file.")
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated book and the paths.")]
+PathsOpt = Annotated[int, typer.Option("--paths", help="Monte Carlo paths (0: none).")]
+HorizonOpt = Annotated[int, typer.Option("--horizon-days", help="Path horizon, days.")]
+ReturnsOpt = Annotated[
+    Path | None,
+    typer.Option("--returns", help="Daily price history: block-bootstrap paths instead of GBM."),
+]
+ProxyOpt = Annotated[
+    list[str] | None, typer.Option("--proxy", help="ASSET=ASSET_WITH_RETURNS (bootstrap).")
+]
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="serial, threads or dask.")]
+SchedulerOpt = Annotated[
+    str | None, typer.Option("--scheduler", help="Dask scheduler tcp://HOST:PORT (implies dask).")
+]
+HtmlOpt = Annotated[Path | None, typer.Option("--html", help="Write an HTML report with plots.")]
+FundOpt = Annotated[float, typer.Option("--insurance-fund", help="Insurance fund, USD.")]
+CORRELATION = 0.7  # between risky assets in GBM paths (stated in docs/simulation.md)
+
+
+def _source(file: Path | None, generate: int | None, seed: int) -> tuple[Any, MarketTables, Any]:
+    """(book or generated book, tables, arrays)."""
+    if generate is not None:
+        if file is not None:
+            raise InputError(
+                "--generate", generate, "give a portfolio file or --generate, not both"
+            )
+        generated = generate_book(generate, seed)
+        return generated, generated.tables, generated.to_arrays()
+    if file is None:
+        raise InputError("BOOK", None, "give a portfolio file or --generate N")
+    book = load_book(file)
+    tables = compile_market(book)
+    return book, tables, compile_accounts(tables, book.accounts, settle_rows=True)
+
+
+def _paths(
+    tables: MarketTables,
+    config: CascadeConfig,
+    n_paths: int,
+    horizon_days: int,
+    returns: Path | None,
+    proxies: list[str] | None,
+    seed: int,
+) -> FloatArray:
+    if n_paths < 1:
+        raise InputError("--paths", n_paths, "must be >= 1")
+    if returns is None:
+        sigma, _ = impact_params(tables, config)
+        n = sigma.size
+        corr = np.where(np.eye(n) == 1.0, 1.0, CORRELATION)
+        return gbm_jump_returns(sigma, corr, n_paths, float(horizon_days), seed=seed)
+    from crossmargin.risk.returns import load_returns, map_assets, mapped_returns
+
+    data = load_returns(returns)
+    proxy = {k: v for k, v in (p.split("=", 1) for p in proxies or [] if "=" in p)}
+    mapping = map_assets(tables.asset_symbols, data, proxies=proxy)
+    matrix = mapped_returns(data, mapping)
+    return block_bootstrap_returns(matrix, n_paths, horizon_days, seed=seed)
+
+
+def _progress_run(total: int, label: str, work: Callable[[Callable[[int], None]], Any]) -> Any:
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
+        task = progress.add_task(label, total=total)
+        return work(lambda k: progress.advance(task, k))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+
+    @app.command()
+    @one_line_errors
+    def simulate(
+        file: BookArg = None,
+        generate: GenerateOpt = None,
+        seed: SeedOpt = 0,
+        shock: ShockOpt = None,
+        paths: PathsOpt = 0,
+        horizon_days: HorizonOpt = 1,
+        returns: ReturnsOpt = None,
+        proxy: ProxyOpt = None,
+        modes: Annotated[
+            str | None,
+            typer.Option("--modes", help="Compare modes, e.g. isolated,cross,portfolio."),
+        ] = None,
+        model: Annotated[
+            str, typer.Option("--model", help="engine (partial liquidation) or closeout (fast).")
+        ] = "engine",
+        insurance_fund: FundOpt = 0.0,
+        executor: ExecutorOpt = "serial",
+        scheduler: SchedulerOpt = None,
+        html_out: HtmlOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Liquidation cascade after a shock, modes side by side, Monte Carlo of paths."""
+        if model not in ("engine", "closeout"):
+            raise InputError("--model", model, "must be engine or closeout")
+        source, tables, arrays = _source(file, generate, seed)
+        config = CascadeConfig(
+            model=model,
+            liquidation=LiquidationConfig(insurance_fund_usd=insurance_fund),
+        )
+        shocks = parse_pairs("--shock", shock)
+        out: dict[str, Any] = {}
+        cascade = (
+            run_cascade(tables, arrays, shocked_prices(tables, shocks), config) if shocks else None
+        )
+        wanted = [m.strip() for m in modes.split(",")] if modes else []
+        mode_rows = []
+        if wanted:
+            if isinstance(source, GeneratedBook) and source.n_accounts > 100_000:
+                raise InputError(
+                    "--modes", generate, "mode comparison takes at most 100,000 accounts"
+                )
+            mode_rows = compare_modes(source, shocks, config, wanted)
+        mc = None
+        if paths:
+            log_returns = _paths(tables, config, paths, horizon_days, returns, proxy, seed)
+            ex = make_executor(executor, scheduler)
+            try:
+                mc = _progress_run(
+                    paths,
+                    f"{paths} paths ({ex.name})",
+                    lambda step: run_monte_carlo(
+                        tables, arrays, log_returns, config, ex, progress=step
+                    ),
+                )
+            finally:
+                ex.close()
+        if cascade is not None:
+            out["cascade"] = cascade.to_dict()
+        if mode_rows:
+            out["modes"] = [m.to_dict() for m in mode_rows]
+        if mc is not None:
+            out["monte_carlo"] = mc.to_dict()
+        if not out:
+            raise InputError(
+                "--shock", None, "nothing to simulate: give --shock, --modes or --paths"
+            )
+        if html_out is not None:
+            html_out.write_text(
+                render_simulation_html("crossmargin simulation", cascade, mode_rows, mc)
+            )
+        if as_json:
+            emit_json(out)
+            return
+        if cascade is not None:
+            console.print(_cascade_table(cascade))
+        if mode_rows:
+            console.print(_modes_table(mode_rows))
+        if mc is not None:
+            console.print(_metrics_table(mc.metrics()))
+        if html_out is not None:
+            console.print(f"HTML report written to {html_out}")
+
+    @app.command("calibrate")
+    @one_line_errors
+    def calibrate_command(
+        file: BookArg = None,
+        generate: GenerateOpt = None,
+        seed: SeedOpt = 0,
+        paths: PathsOpt = 500,
+        horizon_days: HorizonOpt = 1,
+        returns: ReturnsOpt = None,
+        proxy: ProxyOpt = None,
+        target_var99: Annotated[
+            float, typer.Option("--target-var99", help="Largest acceptable bad-debt VaR99, USD.")
+        ] = 1_000_000.0,
+        scales: Annotated[
+            str, typer.Option("--scales", help="Comma-separated scales of margins and haircuts.")
+        ] = ",".join(f"{s:g}" for s in DEFAULT_SCALES),
+        executor: ExecutorOpt = "threads",
+        scheduler: SchedulerOpt = None,
+        html_out: HtmlOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Scale margins and haircuts: least capital with bad-debt VaR99 <= target; frontier."""
+        try:
+            grid = [float(s) for s in scales.split(",") if s.strip()]
+        except ValueError:
+            raise InputError("--scales", scales, "expected comma-separated numbers") from None
+        if generate is None and file is not None:
+            book = load_book(file)
+            raise InputError(
+                "BOOK",
+                str(file),
+                f"calibrate runs on generated books (--generate N), not on a file of "
+                f"{len(book.accounts)} accounts",
+            )
+        generated = generate_book(generate or 10_000, seed)
+        config = CascadeConfig(model="closeout")
+        log_returns = _paths(generated.tables, config, paths, horizon_days, returns, proxy, seed)
+        ex = make_executor(executor, scheduler)
+        try:
+            result = _progress_run(
+                len(grid),
+                f"{len(grid)} scales x {paths} paths",
+                lambda step: calibrate(
+                    generated, log_returns, target_var99, grid, config, ex, step
+                ),
+            )
+        finally:
+            ex.close()
+        if html_out is not None:
+            html_out.write_text(
+                render_simulation_html("crossmargin calibration", calibration=result)
+            )
+        if as_json:
+            emit_json(result.to_dict())
+            return
+        table = Table(title=f"Margin scale vs bad-debt VaR99 (target {usd0(target_var99)} USD)")
+        for name in ("scale", "capital $", "VaR99 $", "ES99 $", "P(bad debt)"):
+            table.add_column(name, justify="right")
+        for p in result.frontier:
+            mark = (
+                " <"
+                if result.recommended is not None and p.scale == result.recommended.scale
+                else ""
+            )
+            table.add_row(
+                f"{p.scale:g}{mark}",
+                usd0(p.capital_required_usd),
+                usd0(p.bad_debt_var99_usd),
+                usd0(p.bad_debt_es99_usd),
+                f"{p.prob_bad_debt:.3f}",
+            )
+        console.print(table)
+        rec = result.recommended
+        console.print(
+            "recommended: none on the grid meets the target"
+            if rec is None
+            else f"recommended: scale x{rec.scale:g} (capital {usd0(rec.capital_required_usd)} USD)"
+        )
+
+
+def _cascade_table(result: Any) -> Table:
+    table = Table(title=f"Cascade: {len(result.rounds)} rounds, converged {result.converged}")
+    for name in ("round", "liquidatable", "notional $", "bad debt $", "insurance fund $", "prices"):
+        table.add_column(name, justify="left" if name == "prices" else "right")
+    first = result.rounds[0].price_usd
+    for r in result.rounds:
+        moved = ", ".join(
+            f"{s} {100 * (p / first[s] - 1):+.1f}%"
+            for s, p in r.price_usd.items()
+            if abs(p / first[s] - 1) > 5e-4
+        )
+        table.add_row(
+            str(r.round),
+            str(r.liquidatable_groups),
+            usd0(r.liquidated_notional_usd),
+            usd0(r.bad_debt_usd),
+            usd0(r.insurance_fund_usd),
+            moved or "-",
+        )
+    return table
+
+
+def _modes_table(rows: list[Any]) -> Table:
+    table = Table(title="Isolated vs cross vs portfolio: capital required and risk under the shock")
+    for name in (
+        "mode",
+        "capital $",
+        "top-up $",
+        "liquidated",
+        "notional $",
+        "bad debt $",
+        "cascaded",
+    ):
+        table.add_column(name, justify="left" if name == "mode" else "right")
+    for m in rows:
+        table.add_row(
+            m.mode,
+            usd0(m.capital_required_usd),
+            usd0(m.top_up_usd),
+            str(m.liquidated_accounts),
+            "-" if not np.isfinite(m.liquidated_notional_usd) else usd0(m.liquidated_notional_usd),
+            usd0(m.bad_debt_usd),
+            "yes" if m.cascaded else "no",
+        )
+    return table
+
+
+def _metrics_table(metrics: dict[str, float]) -> Table:
+    table = Table(title="Monte Carlo")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in metrics.items():
+        table.add_row(k, f"{v:.4f}" if k.startswith("prob") else usd0(v))
+    return table
+
+
+__all__ = ["MODES", "register"]

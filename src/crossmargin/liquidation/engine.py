@@ -269,12 +269,7 @@ class _Run:
 
     # -- kernel ---------------------------------------------------------------------------------
     def arrays_of(self, state: _State) -> PortfolioArrays:
-        return replace(
-            self.start,
-            bal_qty=state.bal_qty,
-            pos_qty=state.pos_qty,
-            pos_funding=state.pos_funding,
-        )
+        return self.start.with_quantities(state.bal_qty, state.pos_qty, state.pos_funding)
 
     def health(self, state: _State, level: int) -> tuple[FloatArray, FloatArray, FloatArray]:
         return evaluate_groups(self.tables, self.arrays_of(state), level)

@@ -12,6 +12,7 @@ Two parts, in the spirit of Mango v4's health cache:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -143,6 +144,19 @@ class PortfolioArrays:
     @property
     def n_accounts(self) -> int:
         return len(self.account_ids)
+
+    def with_quantities(
+        self, bal_qty: FloatArray, pos_qty: FloatArray, pos_funding: FloatArray
+    ) -> PortfolioArrays:
+        """The same rows with other quantities (no re-validation: the row order is unchanged).
+
+        For loops that revalue a state many times (liquidation, cascades).
+        """
+        out = copy.copy(self)
+        object.__setattr__(out, "bal_qty", bal_qty)
+        object.__setattr__(out, "pos_qty", pos_qty)
+        object.__setattr__(out, "pos_funding", pos_funding)
+        return out
 
     @property
     def n_groups(self) -> int:

@@ -48,7 +48,7 @@ from crossmargin.liquidation import LiquidationConfig
 from crossmargin.liquidation.engine import liquidate_arrays
 from crossmargin.margin.arrays import MAINT, FloatArray, IntArray, MarketTables, PortfolioArrays
 from crossmargin.margin.kernel import evaluate_groups, market_marks_usd
-from crossmargin.simulation.rows import put_back, take_accounts, with_quantities
+from crossmargin.simulation.rows import put_back, take_accounts
 
 #: daily volatility and daily volume (USD) of the demo market's assets; orders of magnitude of
 #: 2024-2025 spot + perp markets, assumptions stated in docs/simulation.md
@@ -189,7 +189,7 @@ def run_cascade(
     converged = False
     for r in range(config.max_rounds):
         price = np.exp(log_price)
-        state = with_quantities(arrays, bal_qty, pos_qty, pos_funding)
+        state = arrays.with_quantities(bal_qty, pos_qty, pos_funding)
         round_tables = replace(tables, price_usd=price)
         wa, wl, _eq = evaluate_groups(round_tables, state, MAINT)
         health = wa - wl
@@ -240,7 +240,7 @@ def run_cascade(
         )
         impact = np.sign(flow) * config.impact_k * sigma * np.sqrt(np.abs(flow) / volume)
         log_price = fundamental + decay * (log_price - fundamental) + impact
-    final = with_quantities(arrays, bal_qty, pos_qty, pos_funding)
+    final = arrays.with_quantities(bal_qty, pos_qty, pos_funding)
     return CascadeResult(
         rounds=rounds,
         final=final,

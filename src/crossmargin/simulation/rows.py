@@ -7,7 +7,6 @@ liquidation engine's result back is a scatter to the same rows.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +54,9 @@ def take_accounts(arrays: PortfolioArrays, accounts: IntArray) -> Subset:
         account_ids=tuple(arrays.account_ids[int(a)] for a in accounts),
         account_mode=tuple(arrays.account_mode[int(a)] for a in accounts),
         group_account=group_account,
-        group_position=np.where(group_position >= 0, pos_new[group_position], -1),
+        group_position=np.where(
+            group_position >= 0, pos_new[np.maximum(group_position, 0)] if pos_new.size else -1, -1
+        ),
         account_group_start=np.concatenate(([0], np.cumsum(g1 - g0))).astype(np.int64),
         bal_group=new_group[arrays.bal_group[bal_rows]],
         bal_asset=arrays.bal_asset[bal_rows],
@@ -65,7 +66,9 @@ def take_accounts(arrays: PortfolioArrays, accounts: IntArray) -> Subset:
         pos_qty=arrays.pos_qty[pos_rows].copy(),
         pos_entry=arrays.pos_entry[pos_rows].copy(),
         pos_funding=arrays.pos_funding[pos_rows].copy(),
-        pos_settle_row=np.where(settle >= 0, new_bal_row[np.maximum(settle, 0)], -1),
+        pos_settle_row=np.where(
+            settle >= 0, new_bal_row[np.maximum(settle, 0)] if new_bal_row.size else -1, -1
+        ),
     )
     return Subset(sub, accounts, bal_rows, pos_rows)
 
@@ -81,14 +84,3 @@ def put_back(
     full_bal_qty[subset.bal_rows] = result.bal_qty
     full_pos_qty[subset.pos_rows] = result.pos_qty
     full_pos_funding[subset.pos_rows] = result.pos_funding
-
-
-def with_quantities(
-    arrays: PortfolioArrays, bal_qty: FloatArray, pos_qty: FloatArray, pos_funding: FloatArray
-) -> PortfolioArrays:
-    """``arrays`` with other quantities on the same rows (no re-validation of the row order)."""
-    out = copy.copy(arrays)
-    object.__setattr__(out, "bal_qty", bal_qty)
-    object.__setattr__(out, "pos_qty", pos_qty)
-    object.__setattr__(out, "pos_funding", pos_funding)
-    return out

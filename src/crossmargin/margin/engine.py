@@ -458,6 +458,7 @@ class MarginEngine:
     def __init__(self, book: Book, oracle: Mapping[str, AggregatedPrice] | None = None) -> None:
         self.book = book
         self.tables = compile_market(book)
+        self._account_index: dict[int, int] | None = None
         self.oracle_states: dict[str, OracleState] = {}
         if oracle:
             self.tables = apply_oracle(self.tables, oracle)
@@ -504,7 +505,9 @@ class MarginEngine:
         """Scenario-grid portfolio margin of one account under its profile (default generic)."""
         from crossmargin.portfolio import get_profile, portfolio_from_book, portfolio_margin
 
-        index = self.book.accounts.index(account) if account in self.book.accounts else -1
+        if self._account_index is None:  # by identity: model equality is slow on big books
+            self._account_index = {id(a): i for i, a in enumerate(self.book.accounts)}
+        index = self._account_index.get(id(account), -1)
         profile_name = account.profile or "generic"
         try:
             profile = get_profile(profile_name)

@@ -55,7 +55,8 @@ def portfolio_from_book(
     tables = tables if tables is not None else compile_market(book)
     prices = tables.price_usd if price_usd is None else price_usd
     vols = vols or {}
-    where = f"accounts[{book.accounts.index(account)}]"
+    index = next(i for i, a in enumerate(book.accounts) if a is account)
+    where = f"accounts[{index}]"
     underlyings: dict[str, dict[str, Any]] = {}
     expiries: dict[str, dict[str, Any]] = {}
     options: list[dict[str, Any]] = []

@@ -55,7 +55,7 @@ from crossmargin.margin.arrays import (
     compile_market,
 )
 from crossmargin.margin.engine import apply_oracle
-from crossmargin.margin.kernel import evaluate_groups, market_marks_usd
+from crossmargin.margin.kernel import NO_GROUPS, evaluate_groups, market_marks_usd
 from crossmargin.market.oracle import AggregatedPrice
 
 KIND_POSITION, KIND_PAIR = 0, 1
@@ -271,18 +271,23 @@ class _Run:
     def arrays_of(self, state: _State) -> PortfolioArrays:
         return self.start.with_quantities(state.bal_qty, state.pos_qty, state.pos_funding)
 
-    def health(self, state: _State, level: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-        return evaluate_groups(self.tables, self.arrays_of(state), level)
+    def health(
+        self, state: _State, level: int, groups: IntArray = NO_GROUPS
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        return evaluate_groups(self.tables, self.arrays_of(state), level, groups=groups)
 
-    def levels(self, state: _State) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def levels(
+        self, state: _State, groups: IntArray = NO_GROUPS
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Maint health, the policy's target figure (driven to >= 0) and equity, per group.
 
-        One kernel call at maint; a second at init only for the ``init`` target.
+        One kernel call at maint; a second at init only for the ``init`` target. With
+        ``groups``, only those entries are computed (trial states touch only their groups).
         """
-        wa, wl, equity = self.health(state, MAINT)
+        wa, wl, equity = self.health(state, MAINT, groups)
         maint = wa - wl
         if self.config.target == "init":
-            wa_i, wl_i, _ = self.health(state, INIT)
+            wa_i, wl_i, _ = self.health(state, INIT, groups)
             return maint, wa_i - wl_i, equity
         if self.config.target == "maint_buffer":
             return maint, wa - wl * (1.0 + self.config.buffer_frac), equity
@@ -365,8 +370,8 @@ class _Run:
             sub = cands.take(idx)
             trial = self.state.copy()
             rec = self.apply(trial, sub, np.ones(idx.size))
-            maint_after, target_after, _ = self.levels(trial)
             g = sub.group
+            maint_after, target_after, _ = self.levels(trial, g)
             # never a step that lowers maint health (the insolvent are wound down apart)
             keeps_maint = maint_after[g] - maint[g] >= -1e-9 * np.abs(maint[g])
             gain[idx] = np.where(keeps_maint, target_after[g] - target[g], -np.inf)
@@ -418,7 +423,7 @@ class _Run:
     def trial_target(self, chosen: _Candidates, x: FloatArray) -> FloatArray:
         trial = self.state.copy()
         self.apply(trial, chosen, x)
-        return self.levels(trial)[1][chosen.group]
+        return self.levels(trial, chosen.group)[1][chosen.group]
 
     def full_units(self, st: _State, chosen: _Candidates) -> FloatArray:
         """Units of the full candidate: |position qty| or collateral that repays the debt."""

@@ -57,6 +57,7 @@ from crossmargin.pricing._jit import kernel as pricing_kernel
 from crossmargin.pricing.black76 import black76_price_row
 
 NO_SHOCK = np.ones(0)  # also 'no output' for the optional row-contribution arrays
+NO_GROUPS = np.zeros(0, dtype=np.int64)  # evaluate every group
 
 
 @jit_no_refcount
@@ -227,6 +228,7 @@ def health_kernel(
     equity: FloatArray,
     bal_contrib: FloatArray,
     pos_contrib: FloatArray,
+    group_list: IntArray,
 ) -> None:
     """Weighted assets, weighted liabilities and equity (all USD) per group, at one level.
 
@@ -241,6 +243,9 @@ def health_kernel(
     health contribution is written there: a balance's weighted value (+ asset, - liability); a
     position's weighted PnL minus its requirement ('separate'), or its netted contribution that
     already sits in the settle-asset row ('settle_netted', informational).
+
+    A non-empty ``group_list`` evaluates only those groups (the other output slots are left
+    as they were): a solver that revalues a few groups of a large batch pays for those only.
     """
     explain_bal = bal_contrib.shape[0] > 0
     explain_pos = pos_contrib.shape[0] > 0
@@ -262,7 +267,10 @@ def health_kernel(
     )
     market_settle_usd = price_usd[market_settle]
 
-    for g in range(n_groups):
+    use_list = group_list.shape[0] > 0
+    n_loop = group_list.shape[0] if use_list else n_groups
+    for i in range(n_loop):
+        g = group_list[i] if use_list else i
         mult = shock_mult[g] if shocked else 1.0
         wa = 0.0
         wl = 0.0
@@ -377,12 +385,14 @@ def evaluate_groups(
     bal_contrib: FloatArray = NO_SHOCK,
     pos_contrib: FloatArray = NO_SHOCK,
     out: tuple[FloatArray, FloatArray, FloatArray] | None = None,
+    groups: IntArray = NO_GROUPS,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Run :func:`health_kernel`; returns ``(weighted_assets, weighted_liabs, equity)`` per group.
 
     Prices default to the book's. ``out`` may pass three float64 arrays of ``n_groups`` to be
     filled (no allocation: a tick loop reuses them). Pass ``bal_contrib`` / ``pos_contrib`` of
-    one slot per row to receive row contributions.
+    one slot per row to receive row contributions. A non-empty ``groups`` evaluates only those
+    groups; the other entries of the returned arrays are then undefined.
     """
     prices = tables.price_usd if price_usd is None else price_usd
     if out is None:
@@ -430,5 +440,6 @@ def evaluate_groups(
         out[2],
         bal_contrib,
         pos_contrib,
+        groups,
     )
     return out

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -105,9 +106,29 @@ class LiquidationResult:
     start: PortfolioArrays
     final: PortfolioArrays
     events: list[LiquidationEvent]
-    outcomes: list[AccountOutcome]
     flows: Flows
+    #: per account: status code (index into STATUS_NAMES), and the outcome figures as columns
+    #: (equity before/after, maint health before/after, steps); outcomes are built on demand
+    account_status: IntArray
+    account_columns: tuple[FloatArray, ...]
     book_after: Book | None = None
+
+    @cached_property
+    def outcomes(self) -> list[AccountOutcome]:
+        """One :class:`AccountOutcome` per account of the batch."""
+        c = self.account_columns
+        return [
+            AccountOutcome(
+                account=account,
+                status=STATUS_NAMES[int(self.account_status[i])],
+                equity_before_usd=float(c[0][i]),
+                equity_after_usd=float(c[1][i]),
+                maint_health_before_usd=float(c[2][i]),
+                maint_health_after_usd=float(c[3][i]),
+                steps=int(c[4][i]),
+            )
+            for i, account in enumerate(self.start.account_ids)
+        ]
 
     @property
     def liquidated(self) -> list[AccountOutcome]:
@@ -408,7 +429,10 @@ class _Run:
                 break
             denom = np.where(solve, f_hi - f_lo, 1.0)
             mid = np.clip(lo - f_lo * (hi - lo) / denom, lo + 1e-16, hi)
-            f_mid = self.trial_target(chosen, np.where(solve, mid, hi))
+            # revalue only the groups still solving (others keep their bracket)
+            open_ = np.flatnonzero(solve)
+            f_mid = f_hi.copy()
+            f_mid[open_] = self.trial_target(chosen.take(open_), mid[open_])
             up = solve & (f_mid < 0.0)
             down = solve & (f_mid >= 0.0)
             lo, f_lo = np.where(up, mid, lo), np.where(up, f_mid, f_lo)
@@ -978,21 +1002,9 @@ class _Run:
             per_account(maint_after),
             per_account(self.steps),
         )
-        outcomes = [
-            AccountOutcome(
-                account=account,
-                status=STATUS_NAMES[int(status[i])],
-                equity_before_usd=float(columns[0][i]),
-                equity_after_usd=float(columns[1][i]),
-                maint_health_before_usd=float(columns[2][i]),
-                maint_health_after_usd=float(columns[3][i]),
-                steps=int(columns[4][i]),
-            )
-            for i, account in enumerate(arr.account_ids)
-        ]
         final = self.arrays_of(self.state)
         return LiquidationResult(
-            self.config, self.tables, self.start, final, self.events, outcomes, self.flows
+            self.config, self.tables, self.start, final, self.events, self.flows, status, columns
         )
 
 

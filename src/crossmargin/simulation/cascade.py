@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crossmargin.errors import InputError
 from crossmargin.liquidation import LiquidationConfig
-from crossmargin.liquidation.engine import liquidate_arrays
+from crossmargin.liquidation.engine import BANKRUPT, SPIRAL, STOPPED, liquidate_arrays
 from crossmargin.margin.arrays import MAINT, FloatArray, IntArray, MarketTables, PortfolioArrays
 from crossmargin.margin.kernel import evaluate_groups, market_marks_usd
 from crossmargin.simulation.rows import put_back, take_accounts
@@ -62,7 +62,7 @@ DEFAULT_VOLUME_USD = {
 }
 QUANTILES = (0.01, 0.05, 0.25, 0.5)
 QUANTILE_NAMES = tuple(f"q{int(q * 100):02d}" for q in QUANTILES)
-FINAL_STATUSES = frozenset({"bankrupt", "spiral", "stopped"})
+FINAL_STATUS_CODES = np.array([BANKRUPT, SPIRAL, STOPPED])
 
 
 class CascadeConfig(BaseModel):
@@ -223,7 +223,7 @@ def run_cascade(
             f = result.flows
             bad_debt = f.insurance_paid_usd + f.socialized_usd + f.adl_usd
             insurance = f.insurance_fund_usd
-            finished = np.array([o.status in FINAL_STATUSES for o in result.outcomes], dtype=bool)
+            finished = np.isin(result.account_status, FINAL_STATUS_CODES)
             done[accounts[finished]] = True
         rounds.append(
             _record(

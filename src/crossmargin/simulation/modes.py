@@ -142,40 +142,31 @@ def compare_modes(
             - added
         )
         shocked = shocked_prices(engine.tables, shocks)
-        if mode == "portfolio":
+        if mode == "portfolio":  # scenario-grid margin: counted at the shock, not cascaded
             symbols = engine.tables.asset_symbols
             reports = engine.margin(
                 prices={s: float(shocked[i]) for i, s in enumerate(symbols)},
                 with_liquidation_prices=False,
             )
             hit = [r for r in reports if r.liquidatable]
-            out.append(
-                ModeOutcome(
-                    mode=mode,
-                    accounts=len(book.accounts),
-                    collateral_usd=collateral,
-                    top_up_usd=added,
-                    liquidated_accounts=len(hit),
-                    liquidated_notional_usd=float("nan"),
-                    bad_debt_usd=float(sum(max(0.0, -r.equity_usd) for r in hit)),
-                    rounds=1,
-                    cascaded=False,
-                )
+            risk = (len(hit), float("nan"), float(sum(max(0.0, -r.equity_usd) for r in hit)), 1)
+        else:
+            arrays = compile_accounts(engine.tables, book.accounts, settle_rows=True)
+            result = run_cascade(engine.tables, arrays, shocked, config)
+            risk = (
+                result.liquidated_accounts,
+                result.liquidated_notional_usd,
+                result.bad_debt_usd,
+                len(result.rounds),
             )
-            continue
-        arrays = compile_accounts(engine.tables, book.accounts, settle_rows=True)
-        result = run_cascade(engine.tables, arrays, shocked, config)
         out.append(
             ModeOutcome(
-                mode=mode,
-                accounts=len(book.accounts),
-                collateral_usd=collateral,
-                top_up_usd=added,
-                liquidated_accounts=result.liquidated_accounts,
-                liquidated_notional_usd=result.liquidated_notional_usd,
-                bad_debt_usd=result.bad_debt_usd,
-                rounds=len(result.rounds),
-                cascaded=True,
+                mode,
+                len(book.accounts),
+                collateral,
+                added,
+                *risk,
+                cascaded=mode != "portfolio",
             )
         )
     return out

@@ -46,53 +46,41 @@ def parse_proxies(pairs: list[str] | None) -> dict[str, str]:
 
 _usd = usd0
 
-#: the columns every VaR/ES row starts with (account and pool tables)
-_VAR_COLUMNS = ("method", "horizon", "conf.", "equity VaR", "equity ES", "health VaR", "health ES")
-
-
-def _var_cells(f: Any) -> list[str]:
-    """The cells of :data:`_VAR_COLUMNS` for one VaR/ES figure."""
-    return [
-        f.method,
-        f"{f.horizon_days}d",
-        f"{f.confidence:.1%}",
-        _usd(f.equity_var_usd),
-        _usd(f.equity_es_usd),
-        _usd(f.health_var_usd),
-        _usd(f.health_es_usd),
-    ]
-
 
 def _pvalue(p: float) -> Text:
     return Text(f"{p:.3f}", style="red" if p < 0.05 else "green")
 
 
 def _risk_table(report: Any) -> Table:
+    from crossmargin.risk.report import VAR_COLUMNS, var_cells
+
     risk = report.risk
     table = Table(
         title=f"VaR / ES of {risk.account_id} (USD; equity {_usd(risk.equity_usd)}, "
         f"maint health {_usd(risk.health_usd)})",
         header_style="bold",
     )
-    for name in (*_VAR_COLUMNS, "P(liq.)"):
+    for name in (*VAR_COLUMNS, "P(liq.)"):
         table.add_column(name, justify="left" if name == "method" else "right")
     for f in risk.figures:
         liq = "-" if f.prob_liquidation is None else f"{f.prob_liquidation:.2%}"
-        table.add_row(*_var_cells(f), liq)
+        table.add_row(*var_cells(f), liq)
     return table
 
 
 def _pool_table(pool: Any) -> Table:
+    from crossmargin.risk.report import VAR_COLUMNS, var_cells
+
     table = Table(
         title=f"Pool of {len(pool.accounts)} accounts (USD; equity {_usd(pool.equity_usd)}, "
         f"maint health {_usd(pool.health_usd)}, bad debt {_usd(pool.bad_debt_usd)})",
         header_style="bold",
     )
-    for name in (*_VAR_COLUMNS, "bad-debt VaR", "bad-debt ES", "liquidatable"):
+    for name in (*VAR_COLUMNS, "bad-debt VaR", "bad-debt ES", "liquidatable"):
         table.add_column(name, justify="left" if name == "method" else "right")
     for f in pool.figures:
         table.add_row(
-            *_var_cells(f),
+            *var_cells(f),
             _usd(f.bad_debt_var_usd),
             _usd(f.bad_debt_es_usd),
             f"{f.mean_liquidatable:.2f}",

@@ -160,6 +160,22 @@ def analyze_account(
 
 _png = figure_png
 
+#: the columns every VaR/ES row starts with (account and pool; HTML and the CLI's tables)
+VAR_COLUMNS = ("method", "horizon", "conf.", "equity VaR", "equity ES", "health VaR", "health ES")
+
+
+def var_cells(f: Any) -> list[str]:
+    """The cells of :data:`VAR_COLUMNS` for one VaR/ES figure (whole USD)."""
+    return [
+        f.method,
+        f"{f.horizon_days}d",
+        f"{f.confidence:.1%}",
+        *(
+            f"{x:,.0f}"
+            for x in (f.equity_var_usd, f.equity_es_usd, f.health_var_usd, f.health_es_usd)
+        ),
+    ]
+
 
 def _figures(report: AccountReport) -> list[tuple[str, str]]:
     # the object API (no pyplot): no global figure state, no backend switch
@@ -253,27 +269,10 @@ def render_html(
         )
         parts.append(
             _table(
-                [
-                    "method",
-                    "horizon",
-                    "confidence",
-                    "equity VaR",
-                    "equity ES",
-                    "health VaR",
-                    "health ES",
-                    "bad-debt VaR",
-                    "bad-debt ES",
-                    "mean liquidatable",
-                ],
+                [*VAR_COLUMNS, "bad-debt VaR", "bad-debt ES", "mean liquidatable"],
                 [
                     [
-                        f.method,
-                        f"{f.horizon_days}d",
-                        f"{f.confidence:.1%}",
-                        _usd(f.equity_var_usd),
-                        _usd(f.equity_es_usd),
-                        _usd(f.health_var_usd),
-                        _usd(f.health_es_usd),
+                        *var_cells(f),
                         _usd(f.bad_debt_var_usd),
                         _usd(f.bad_debt_es_usd),
                         f"{f.mean_liquidatable:.2f}",
@@ -296,25 +295,10 @@ def render_html(
         )
         parts.append(
             _table(
-                [
-                    "method",
-                    "horizon",
-                    "confidence",
-                    "equity VaR",
-                    "equity ES",
-                    "health VaR",
-                    "health ES",
-                    "P(liquidation)",
-                ],
+                [*VAR_COLUMNS, "P(liquidation)"],
                 [
                     [
-                        f.method,
-                        f"{f.horizon_days}d",
-                        f"{f.confidence:.1%}",
-                        _usd(f.equity_var_usd),
-                        _usd(f.equity_es_usd),
-                        _usd(f.health_var_usd),
-                        _usd(f.health_es_usd),
+                        *var_cells(f),
                         "-" if f.prob_liquidation is None else f"{f.prob_liquidation:.2%}",
                     ]
                     for f in risk.figures

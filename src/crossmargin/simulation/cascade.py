@@ -96,6 +96,14 @@ class RoundRecord:
     bad_debt_usd: float  # this round: insurance paid + socialized + external
     insurance_fund_usd: float  # after the round
     health_quantiles_usd: dict[str, float]  # of maint health over groups, before liquidation
+    #: where the value of the round's liquidated accounts went, at the round's prices (USD):
+    #: equity before + fund before = equity after + liquidator + makers + fund after - external
+    #: (closeout: "equity after" is the positive equity the closed accounts keep as cash)
+    equity_before_usd: float = 0.0
+    equity_after_usd: float = 0.0
+    liquidator_usd: float = 0.0  # fees and discounts kept by liquidators
+    makers_usd: float = 0.0  # slippage gained by the book's counterparties (depth execution)
+    external_usd: float = 0.0  # loss beyond the fund and the round's accounts
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -210,7 +218,7 @@ def run_cascade(
         accounts = np.unique(arrays.group_account[bad_groups])
         liquidated[accounts] = True
         if config.model == "closeout":
-            flow, bad_debt, insurance = _close_out(
+            flow, bad_debt, insurance, value = _close_out(
                 round_tables, state, accounts, _eq, insurance, bal_qty, pos_qty, pos_funding
             )
             done[accounts] = True
@@ -225,6 +233,14 @@ def run_cascade(
             insurance = f.insurance_fund_usd
             finished = np.isin(result.account_status, FINAL_STATUS_CODES)
             done[accounts[finished]] = True
+            columns = result.account_columns  # equity before, after (per account)
+            value = (
+                float(columns[0].sum()),
+                float(columns[1].sum()),
+                f.liquidator_usd,
+                f.makers_usd,
+                f.socialized_external_usd,
+            )
         rounds.append(
             _record(
                 r,
@@ -236,6 +252,7 @@ def run_cascade(
                 bad_debt,
                 insurance,
                 quantiles,
+                value,
             )
         )
         impact = np.sign(flow) * config.impact_k * sigma * np.sqrt(np.abs(flow) / volume)
@@ -261,10 +278,12 @@ def _close_out(
     bal_qty: FloatArray,
     pos_qty: FloatArray,
     pos_funding: FloatArray,
-) -> tuple[FloatArray, float, float]:
+) -> tuple[FloatArray, float, float, tuple[float, float, float, float, float]]:
     """Close ``accounts`` out whole at the tables' prices: every balance and position goes to
     the market; negative equity is bad debt, paid by the insurance fund first. Returns
-    ``(flow per asset, bad debt, insurance fund after)``; no fees (the engine model has them)."""
+    ``(flow per asset, bad debt, insurance fund after, value)``, value as in
+    :class:`RoundRecord` (equity before, positive equity kept, 0, 0, loss beyond the fund); no
+    fees (the engine model has them)."""
     hit = np.zeros(state.n_accounts, dtype=bool)
     hit[accounts] = True
     bal_rows = np.flatnonzero(hit[state.group_account[state.bal_group]])
@@ -285,10 +304,17 @@ def _close_out(
     groups = np.flatnonzero(hit[state.group_account])
     shortfall = float(np.maximum(-group_equity[groups], 0.0).sum())
     paid = min(insurance, shortfall)
+    value = (
+        float(group_equity[groups].sum()),
+        float(np.maximum(group_equity[groups], 0.0).sum()),
+        0.0,
+        0.0,
+        shortfall - paid,
+    )
     bal_qty[bal_rows] = 0.0
     pos_qty[pos_rows] = 0.0
     pos_funding[pos_rows] = 0.0
-    return np.asarray(flow, dtype=np.float64), shortfall, insurance - paid
+    return np.asarray(flow, dtype=np.float64), shortfall, insurance - paid, value
 
 
 def _record(
@@ -301,6 +327,7 @@ def _record(
     bad_debt: float,
     insurance: float,
     quantiles: dict[str, float],
+    value: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0),
 ) -> RoundRecord:
     symbols = tables.asset_symbols
     return RoundRecord(
@@ -313,4 +340,9 @@ def _record(
         bad_debt_usd=float(bad_debt),
         insurance_fund_usd=float(insurance),
         health_quantiles_usd=quantiles,
+        equity_before_usd=value[0],
+        equity_after_usd=value[1],
+        liquidator_usd=value[2],
+        makers_usd=value[3],
+        external_usd=value[4],
     )

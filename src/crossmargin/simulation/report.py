@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from crossmargin.htmlpage import figure_png, html_table, page_head
 from crossmargin.simulation.calibrate import Calibration
@@ -38,6 +39,7 @@ def cascade_figures(result: CascadeResult) -> list[str]:
         start = result.rounds[0].price_usd[symbol]
         ax.plot(rounds, [100.0 * r.price_usd[symbol] / start for r in result.rounds], label=symbol)
     ax.set_xlabel("round")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("price, % of the shocked price")
     ax.set_title("Price path")
     ax.legend(fontsize=7)
@@ -45,6 +47,7 @@ def cascade_figures(result: CascadeResult) -> list[str]:
     ax2 = fig2.add_subplot()
     ax2.bar(rounds, [r.liquidated_notional_usd / 1e6 for r in result.rounds], color="#cc3311")
     ax2.set_xlabel("round")
+    ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_ylabel("forced flow, million USD")
     ax2.set_title("Liquidated volume per round")
     return [figure_png(fig), figure_png(fig2)]

@@ -13,10 +13,16 @@ from typer.testing import CliRunner
 
 from crossmargin.cli import app
 from crossmargin.errors import InputError
-from crossmargin.simulation import CascadeConfig, generate_book
+from crossmargin.margin.engine import MarginEngine
+from crossmargin.simulation import CascadeConfig, generate_book, shocked_prices
 from crossmargin.simulation.calibrate import calibrate, scaled_market
 from crossmargin.simulation.executors import make_executor
-from crossmargin.simulation.modes import compare_modes
+from crossmargin.simulation.modes import (
+    book_in_mode,
+    compare_modes,
+    portfolio_maint_health_usd,
+    top_up,
+)
 from crossmargin.simulation.montecarlo import run_monte_carlo, var_es
 from crossmargin.simulation.paths import block_bootstrap_returns, gbm_jump_returns
 from tests.helpers import SHARED, needs_shared
@@ -95,13 +101,24 @@ def test_bad_scheduler_address_is_refused() -> None:
 
 def test_modes_capital_and_risk() -> None:
     """Cross needs no top-up (generated books pass init in cross) and never more capital than
-    isolated on the same accounts; the portfolio row is margined by its grid, not cascaded."""
+    isolated on the same accounts; the portfolio row is cascaded with close-out liquidation
+    by its scenario grid, and liquidates at least the accounts the grid fails at the shock."""
     generated = generate_book(150, seed=2)
-    rows = {m.mode: m for m in compare_modes(generated, {"ETH": -0.25, "BTC": -0.15})}
+    shocks = {"ETH": -0.25, "BTC": -0.15}
+    rows = {m.mode: m for m in compare_modes(generated, shocks)}
     assert rows["cross"].top_up_usd == 0.0
     assert rows["cross"].capital_required_usd <= rows["isolated"].capital_required_usd
-    assert rows["isolated"].cascaded and rows["cross"].cascaded
-    assert not rows["portfolio"].cascaded
+    assert all(m.cascaded for m in rows.values())
+    assert (rows["cross"].liquidation, rows["portfolio"].liquidation) == (
+        "engine",
+        "closeout (scenario grid)",
+    )
+    book, _ = top_up(book_in_mode(generated, "portfolio"))
+    engine = MarginEngine(book)
+    health = portfolio_maint_health_usd(
+        engine, book.accounts, shocked_prices(engine.tables, shocks)
+    )
+    assert rows["portfolio"].liquidated_accounts >= int((health < 0.0).sum()) > 0
     with pytest.raises(InputError, match="--modes"):
         compare_modes(generated, {}, modes=["spot"])
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crossmargin.errors import InputError
 from crossmargin.liquidation import FeeSchedule, LiquidationConfig
 from crossmargin.simulation import CascadeConfig, generate_book, run_cascade, shocked_prices
 from crossmargin.simulation.executors import make_executor
@@ -131,3 +132,16 @@ def test_a_remote_scheduler_gives_the_serial_numbers() -> None:
     for name in ("bad_debt_usd", "liquidated_notional_usd", "liquidated_accounts", "rounds"):
         np.testing.assert_array_equal(getattr(remote, name), getattr(serial, name))
     assert remote.metrics() == serial.metrics()
+
+
+def test_a_custom_maint_health_needs_the_closeout_model() -> None:
+    generated = generate_book(5, seed=1)
+    tables = generated.tables
+    with pytest.raises(InputError, match="model"):
+        run_cascade(
+            tables,
+            generated.to_arrays(),
+            tables.price_usd,
+            CascadeConfig(model="engine"),
+            maint_health=lambda price, health, done: health,
+        )

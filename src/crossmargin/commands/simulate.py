@@ -305,7 +305,8 @@ def _modes_table(rows: list[Any]) -> Table:
         "liquidated",
         "notional $",
         "bad debt $",
-        "cascaded",
+        "rounds",
+        "liquidation",
     ):
         table.add_column(name, justify="left" if name == "mode" else "right")
     for m in rows:
@@ -316,7 +317,8 @@ def _modes_table(rows: list[Any]) -> Table:
             str(m.liquidated_accounts),
             "-" if not np.isfinite(m.liquidated_notional_usd) else usd0(m.liquidated_notional_usd),
             usd0(m.bad_debt_usd),
-            "yes" if m.cascaded else "no",
+            str(m.rounds),
+            m.liquidation,
         )
     return table
 

@@ -36,11 +36,12 @@ bad debt. Stablecoins (:math:`\sigma = 0`) do not move.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from crossmargin.errors import InputError
@@ -63,6 +64,10 @@ DEFAULT_VOLUME_USD = {
 QUANTILES = (0.01, 0.05, 0.25, 0.5)
 QUANTILE_NAMES = tuple(f"q{int(q * 100):02d}" for q in QUANTILES)
 FINAL_STATUS_CODES = np.array([BANKRUPT, SPIRAL, STOPPED])
+
+#: ``(round price_usd, kernel maint health per group, done per account) -> maint health per
+#: group``: another margin rule deciding who is liquidatable (e.g. a scenario grid)
+GroupHealth = Callable[[FloatArray, FloatArray, npt.NDArray[np.bool_]], FloatArray]
 
 
 class CascadeConfig(BaseModel):
@@ -179,9 +184,16 @@ def run_cascade(
     arrays: PortfolioArrays,
     shocked_price_usd: FloatArray,
     config: CascadeConfig | None = None,
+    maint_health: GroupHealth | None = None,
 ) -> CascadeResult:
-    """Run a cascade from ``shocked_price_usd`` (module docstring); ``arrays`` is not changed."""
+    """Run a cascade from ``shocked_price_usd`` (module docstring); ``arrays`` is not changed.
+
+    ``maint_health`` replaces the kernel's maint health in deciding who is liquidatable (a margin
+    rule the liquidation engine does not know, such as portfolio margin's scenario grid); it
+    requires ``model="closeout"``."""
     config = config or CascadeConfig()
+    if maint_health is not None and config.model != "closeout":
+        raise InputError("model", config.model, "a custom maint health needs model=closeout")
     sigma, volume = impact_params(tables, config)
     fundamental = np.log(shocked_price_usd)
     log_price = fundamental.copy()
@@ -201,6 +213,8 @@ def run_cascade(
         round_tables = replace(tables, price_usd=price)
         wa, wl, _eq = evaluate_groups(round_tables, state, MAINT)
         health = wa - wl
+        if maint_health is not None:
+            health = maint_health(price, health, done)
         bad_groups = np.flatnonzero((health < 0.0) & ~done[arrays.group_account])
         quantiles = (
             dict(zip(QUANTILE_NAMES, map(float, np.quantile(health, QUANTILES)), strict=True))

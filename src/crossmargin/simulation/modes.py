@@ -7,11 +7,12 @@ passes the init check. Then:
 
 * **capital required** = collateral held + top-up (USD): what the traders must post;
 * **risk** under the shock: isolated and cross books run the full cascade
-  (:func:`~crossmargin.simulation.cascade.run_cascade`); a portfolio book is margined by its
-  scenario grid, which the liquidation engine does not use, so it is *not cascaded*: the
-  accounts whose portfolio maint margin is negative at the shocked prices are counted as
-  liquidated and their negative equity as bad debt (no forced-flow feedback). The table says
-  which rows cascaded.
+  (:func:`~crossmargin.simulation.cascade.run_cascade`, ``config.model``); a portfolio book is
+  margined by its scenario grid, which the liquidation engine does not use, so it runs the
+  same cascade (same impact law, same rounds) with the **close-out** model, an account being
+  liquidatable when its scenario-grid maint health
+  :math:`\text{MtM} - \text{MM}_{\text{grid}}` (:func:`portfolio_maint_health_usd`) is
+  negative at the round's prices. The ``liquidation`` column says which model each row used.
 """
 
 from __future__ import annotations
@@ -20,11 +21,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from crossmargin.book.schema import Account, Book
 from crossmargin.errors import InputError
-from crossmargin.margin.arrays import compile_accounts
+from crossmargin.margin.arrays import FloatArray, compile_accounts
 from crossmargin.margin.engine import MarginEngine
-from crossmargin.simulation.cascade import CascadeConfig, run_cascade, shocked_prices
+from crossmargin.simulation.cascade import (
+    CascadeConfig,
+    GroupHealth,
+    run_cascade,
+    shocked_prices,
+)
 from crossmargin.simulation.generate import GeneratedBook
 
 ModeName = Literal["isolated", "cross", "portfolio"]
@@ -42,6 +51,7 @@ class ModeOutcome:
     bad_debt_usd: float
     rounds: int
     cascaded: bool
+    liquidation: str = "engine"  # engine, or closeout (portfolio: by the scenario grid)
 
     @property
     def capital_required_usd(self) -> float:
@@ -72,6 +82,38 @@ def book_in_mode(source: Book | GeneratedBook, mode: ModeName) -> Book:
     return Book.model_validate(
         {**source.model_dump(), "accounts": [a.model_dump() for a in accounts]}
     )
+
+
+def portfolio_maint_health_usd(
+    engine: MarginEngine, accounts: Sequence[Account], price_usd: FloatArray
+) -> FloatArray:
+    """Maint health (USD) of ``accounts`` under portfolio margin at ``price_usd`` (the
+    tables' order): mark-to-market minus the scenario-grid maint requirement of each account's
+    profile (default generic); an account without positions is a spot pool, margined by the
+    kernel. The one place the simulator asks for the portfolio requirement."""
+    symbols = engine.tables.asset_symbols
+    prices = {s: float(price_usd[i]) for i, s in enumerate(symbols)}
+    reports = engine.margin(
+        list(accounts), mode="portfolio", prices=prices, with_liquidation_prices=False
+    )
+    return np.array([r.maint.health_usd for r in reports], dtype=np.float64)
+
+
+def _portfolio_health(engine: MarginEngine, accounts: Sequence[Account]) -> GroupHealth:
+    """Cascade hook: scenario-grid maint health of the accounts still in the cascade (one
+    group per account: the cross compilation); closed-out accounts keep the kernel's."""
+
+    def health(
+        price_usd: FloatArray, kernel_health: FloatArray, done: npt.NDArray[np.bool_]
+    ) -> FloatArray:
+        out = kernel_health.copy()
+        active = np.flatnonzero(~done)
+        if active.size:
+            chosen = [accounts[int(i)] for i in active]
+            out[active] = portfolio_maint_health_usd(engine, chosen, price_usd)
+        return out
+
+    return health
 
 
 def top_up(book: Book, cash_asset: str = "USDC") -> tuple[Book, float]:
@@ -142,23 +184,26 @@ def compare_modes(
             - added
         )
         shocked = shocked_prices(engine.tables, shocks)
-        if mode == "portfolio":  # scenario-grid margin: counted at the shock, not cascaded
-            symbols = engine.tables.asset_symbols
-            reports = engine.margin(
-                prices={s: float(shocked[i]) for i, s in enumerate(symbols)},
-                with_liquidation_prices=False,
+        if mode == "portfolio":  # scenario-grid margin: close-out cascade (module docstring)
+            arrays = compile_accounts(engine.tables, book.accounts, "cross", settle_rows=True)
+            result = run_cascade(
+                engine.tables,
+                arrays,
+                shocked,
+                config.model_copy(update={"model": "closeout"}),
+                maint_health=_portfolio_health(engine, book.accounts),
             )
-            hit = [r for r in reports if r.liquidatable]
-            risk = (len(hit), float("nan"), float(sum(max(0.0, -r.equity_usd) for r in hit)), 1)
+            liquidation = "closeout (scenario grid)"
         else:
             arrays = compile_accounts(engine.tables, book.accounts, settle_rows=True)
             result = run_cascade(engine.tables, arrays, shocked, config)
-            risk = (
-                result.liquidated_accounts,
-                result.liquidated_notional_usd,
-                result.bad_debt_usd,
-                len(result.rounds),
-            )
+            liquidation = config.model
+        risk = (
+            result.liquidated_accounts,
+            result.liquidated_notional_usd,
+            result.bad_debt_usd,
+            len(result.rounds),
+        )
         out.append(
             ModeOutcome(
                 mode,
@@ -166,10 +211,18 @@ def compare_modes(
                 collateral,
                 added,
                 *risk,
-                cascaded=mode != "portfolio",
+                cascaded=True,
+                liquidation=liquidation,
             )
         )
     return out
 
 
-__all__ = ["MODES", "ModeOutcome", "book_in_mode", "compare_modes", "top_up"]
+__all__ = [
+    "MODES",
+    "ModeOutcome",
+    "book_in_mode",
+    "compare_modes",
+    "portfolio_maint_health_usd",
+    "top_up",
+]

@@ -132,7 +132,8 @@ def render_simulation_html(
                     "liquidated",
                     "notional $",
                     "bad debt $",
-                    "cascaded",
+                    "rounds",
+                    "liquidation",
                 ],
                 [
                     [
@@ -142,7 +143,8 @@ def render_simulation_html(
                         str(m.liquidated_accounts),
                         _usd(m.liquidated_notional_usd),
                         _usd(m.bad_debt_usd),
-                        "yes" if m.cascaded else "no (scenario grid)",
+                        str(m.rounds),
+                        m.liquidation,
                     ]
                     for m in modes
                 ],

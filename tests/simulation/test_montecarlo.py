@@ -219,3 +219,44 @@ def test_calibrate_cli(tmp_path: Path) -> None:
     assert [p["scale"] for p in data["frontier"]] == [1.0, 2.0]
     bad = runner.invoke(app, ["calibrate", "--generate", "50", "--scales", "a,b"])
     assert bad.exit_code == 2 and "--scales" in bad.output
+    bad = runner.invoke(app, ["calibrate", "--generate", "50", "--haircut-scales", "1,x"])
+    assert bad.exit_code == 2 and "--haircut-scales" in bad.output
+
+
+def test_two_knob_calibration_flags_the_pareto_frontier() -> None:
+    """A grid of margin scale x haircut scale: haircuts alone leave perp margins unchanged;
+    a point is efficient iff no other has less capital and a lower VaR99; the recommendation
+    is the cheapest point under the target."""
+    generated = generate_book(600, seed=5)
+    config = CascadeConfig(model="closeout")
+    sigma = np.array([config.sigma_daily.get(s, 0.0) for s in generated.tables.asset_symbols])
+    corr = np.where(np.eye(sigma.size) == 1.0, 1.0, 0.7)
+    r = gbm_jump_returns(sigma, corr, 60, 1.0, jump_per_day=0.1, seed=4)
+    result = calibrate(generated, r, 2e6, scales=(0.5, 2.0), haircut_scales=(0.5, 2.0))
+    assert [(p.scale, p.haircut_scale) for p in result.frontier] == [
+        (0.5, 0.5),
+        (0.5, 2.0),
+        (2.0, 0.5),
+        (2.0, 2.0),
+    ]
+    for p in result.frontier:
+        dominated = any(
+            q.capital_required_usd <= p.capital_required_usd
+            and q.bad_debt_var99_usd <= p.bad_debt_var99_usd
+            and q != p
+            and (q.capital_required_usd, q.bad_debt_var99_usd)
+            != (p.capital_required_usd, p.bad_debt_var99_usd)
+            for q in result.frontier
+        )
+        assert p.efficient is not dominated
+    feasible = [p for p in result.frontier if p.bad_debt_var99_usd <= 2e6]
+    assert result.recommended == (
+        min(feasible, key=lambda p: p.capital_required_usd) if feasible else None
+    )
+    market = scaled_market(generated.market, 1.0, haircut_scale=2.0)
+    assert market.markets["ETH-PERP"].maint_margin_frac == (
+        generated.market.markets["ETH-PERP"].maint_margin_frac
+    )
+    assert result.frontier[1].label == "m0.5/h2" and result.frontier[0].label == "0.5"
+    with pytest.raises(InputError, match="haircut_scale"):
+        scaled_market(generated.market, 1.0, haircut_scale=0.0)

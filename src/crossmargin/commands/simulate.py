@@ -210,16 +210,25 @@ def register(app: typer.Typer) -> None:
         scales: Annotated[
             str, typer.Option("--scales", help="Comma-separated scales of margins and haircuts.")
         ] = ",".join(f"{s:g}" for s in DEFAULT_SCALES),
+        haircut_scales: Annotated[
+            str | None,
+            typer.Option(
+                "--haircut-scales",
+                help="Comma-separated haircut scales: a grid with --scales (then margin "
+                "fractions only); default: haircuts follow --scales.",
+            ),
+        ] = None,
         executor: ExecutorOpt = "threads",
         scheduler: SchedulerOpt = None,
         html_out: HtmlOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Scale margins and haircuts: least capital with bad-debt VaR99 <= target; frontier."""
-        try:
-            grid = [float(s) for s in scales.split(",") if s.strip()]
-        except ValueError:
-            raise InputError("--scales", scales, "expected comma-separated numbers") from None
+        grid = _numbers("--scales", scales)
+        haircut_grid = (
+            None if haircut_scales is None else _numbers("--haircut-scales", haircut_scales)
+        )
+        n_points = len(grid) * (1 if haircut_grid is None else len(haircut_grid))
         if generate is None and file is not None:
             book = load_book(file)
             raise InputError(
@@ -234,10 +243,10 @@ def register(app: typer.Typer) -> None:
         ex = make_executor(executor, scheduler)
         try:
             result = _progress_run(
-                len(grid),
-                f"{len(grid)} scales x {paths} paths",
+                n_points,
+                f"{n_points} parameter sets x {paths} paths",
                 lambda step: calibrate(
-                    generated, log_returns, target_var99, grid, config, ex, step
+                    generated, log_returns, target_var99, grid, config, ex, step, haircut_grid
                 ),
             )
         finally:
@@ -250,28 +259,33 @@ def register(app: typer.Typer) -> None:
             emit_json(result.to_dict())
             return
         table = Table(title=f"Margin scale vs bad-debt VaR99 (target {usd0(target_var99)} USD)")
-        for name in ("scale", "capital $", "VaR99 $", "ES99 $", "P(bad debt)"):
+        for name in ("scale", "capital $", "VaR99 $", "ES99 $", "P(bad debt)", "efficient"):
             table.add_column(name, justify="right")
         for p in result.frontier:
-            mark = (
-                " <"
-                if result.recommended is not None and p.scale == result.recommended.scale
-                else ""
-            )
+            mark = " <" if p == result.recommended else ""
             table.add_row(
-                f"{p.scale:g}{mark}",
+                f"{p.label}{mark}",
                 usd0(p.capital_required_usd),
                 usd0(p.bad_debt_var99_usd),
                 usd0(p.bad_debt_es99_usd),
                 f"{p.prob_bad_debt:.3f}",
+                "yes" if p.efficient else "no",
             )
         console.print(table)
         rec = result.recommended
         console.print(
             "recommended: none on the grid meets the target"
             if rec is None
-            else f"recommended: scale x{rec.scale:g} (capital {usd0(rec.capital_required_usd)} USD)"
+            else f"recommended: scale x{rec.label} (capital {usd0(rec.capital_required_usd)} USD)"
         )
+
+
+def _numbers(option: str, text: str) -> list[float]:
+    """Comma-separated numbers of ``option``; errors name the option and the text."""
+    try:
+        return [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise InputError(option, text, "expected comma-separated numbers") from None
 
 
 def _cascade_table(result: Any) -> Table:

@@ -1,25 +1,28 @@
 r"""Calibration: the loosest margin parameters whose bad-debt VaR stays under a target.
 
-One knob, a **scale** :math:`s` on every risk parameter of the market:
+Two knobs, a **margin scale** :math:`s` and a **haircut scale** :math:`s_h` (by default
+:math:`s_h = s`: one knob on every risk parameter of the market):
 
 * margin fractions (and bracket fractions) of perps and futures: :math:`f' = \min(1, s f)`;
-* haircuts: asset weights :math:`w' = \max(0, 1 - s(1 - w))`, liability weights
-  :math:`w' = 1 + s(w - 1)`.
+* haircuts: asset weights :math:`w' = \max(0, 1 - s_h(1 - w))`, liability weights
+  :math:`w' = 1 + s_h(w - 1)`.
 
-For each :math:`s` on a grid the same generated positions and collateral have their cash set so
-that each account's init health is exactly 0: fully used margin, the book a venue must survive;
-the **capital required** is the equity they then post (USD). Then the same price paths
-(common random numbers) run the fast cascade (:class:`CascadeConfig` with ``model="closeout"``)
-and give the **bad-debt VaR99**. The recommendation is the smallest :math:`s` (least capital)
-with VaR99 <= the target; the frontier is the (capital, VaR99) curve over the grid. This is the
-capital-efficiency / insolvency-risk trade-off that Gauntlet and Chaos Labs report for lending
+For each :math:`s` (or each :math:`(s, s_h)` of a two-dimensional grid) the same generated
+positions and collateral have their cash set so that each account's init health is exactly 0:
+fully used margin, the book a venue must survive; the **capital required** is the equity they
+then post (USD). Then the same price paths (common random numbers) run the fast cascade
+(:class:`CascadeConfig` with ``model="closeout"``) and give the **bad-debt VaR99**. The
+recommendation is the parameter set with the least capital whose VaR99 <= the target; the
+frontier is the (capital, VaR99) curve over the grid, each point flagged ``efficient`` when no
+other point has both less capital and a lower VaR99 (Pareto). This is the capital-efficiency /
+insolvency-risk trade-off that Gauntlet and Chaos Labs report for lending
 markets, computed in the open on our kernel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -38,14 +41,23 @@ DEFAULT_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
 
 @dataclass(frozen=True)
 class FrontierPoint:
-    scale: float
+    scale: float  # of margin fractions (and of haircuts unless haircut_scale differs)
     capital_required_usd: float
     bad_debt_var99_usd: float
     bad_debt_es99_usd: float
     prob_bad_debt: float
+    haircut_scale: float | None = None  # None: the same as ``scale``
+    efficient: bool = True  # no other grid point has less capital and a lower VaR99
+
+    @property
+    def label(self) -> str:
+        """``1.5`` for one knob, ``m1.5/h2`` for a margin and a haircut scale."""
+        if self.haircut_scale is None or self.haircut_scale == self.scale:
+            return f"{self.scale:g}"
+        return f"m{self.scale:g}/h{self.haircut_scale:g}"
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "label": self.label}
 
 
 @dataclass(frozen=True)
@@ -62,21 +74,25 @@ class Calibration:
         }
 
 
-def scaled_market(market: Book, scale: float) -> Book:
-    """``market`` with every margin fraction and haircut scaled by ``scale`` (module docstring)."""
+def scaled_market(market: Book, scale: float, haircut_scale: float | None = None) -> Book:
+    """``market`` with every margin fraction scaled by ``scale`` and every haircut by
+    ``haircut_scale`` (default: ``scale``) (module docstring)."""
     if not (np.isfinite(scale) and scale > 0.0):
         raise InputError("scale", scale, "must be a finite number > 0")
+    h = scale if haircut_scale is None else haircut_scale
+    if not (np.isfinite(h) and h > 0.0):
+        raise InputError("haircut_scale", h, "must be a finite number > 0")
     assets: dict[str, Any] = {}
     for symbol, asset in market.assets.items():
         update: dict[str, float] = {}
         for name in ("init_asset_weight", "maint_asset_weight"):
             w = getattr(asset, name)
             if w is not None:
-                update[name] = max(0.0, 1.0 - scale * (1.0 - w))
+                update[name] = max(0.0, 1.0 - h * (1.0 - w))
         for name in ("init_liab_weight", "maint_liab_weight"):
             w = getattr(asset, name)
             if w is not None:
-                update[name] = 1.0 + scale * (w - 1.0)
+                update[name] = 1.0 + h * (w - 1.0)
         assets[symbol] = asset.model_copy(update=update)
     markets: dict[str, Any] = {}
     for symbol, m in market.markets.items():
@@ -142,30 +158,53 @@ def calibrate(
     config: CascadeConfig | None = None,
     executor: Executor | None = None,
     progress: Callable[[int], None] | None = None,
+    haircut_scales: Sequence[float] | None = None,
 ) -> Calibration:
-    """Scan ``scales`` (module docstring); ``log_returns`` are the shared paths."""
+    """Scan ``scales`` (with ``haircut_scales``: the grid ``scales x haircut_scales``) (module
+    docstring); ``log_returns`` are the shared paths."""
     if not (np.isfinite(target_var99_usd) and target_var99_usd >= 0.0):
         raise InputError("--target-var99", target_var99_usd, "must be a finite number >= 0")
     if not scales:
         raise InputError("--scales", [], "needs at least one scale")
+    if haircut_scales is not None and not haircut_scales:
+        raise InputError("--haircut-scales", [], "needs at least one scale")
     config = (config or CascadeConfig()).model_copy(update={"model": "closeout"})
+    haircuts: list[float | None] = (
+        [None] if haircut_scales is None else [float(h) for h in sorted(haircut_scales)]
+    )
+    grid = [(float(s), h) for s in sorted(scales) for h in haircuts]
     points = []
-    for scale in sorted(scales):
-        market = scaled_market(generated.market, float(scale))
+    for scale, haircut in grid:
+        market = scaled_market(generated.market, scale, haircut)
         book, capital = funded_under(generated, market)
         mc = run_monte_carlo(book.tables, book.to_arrays(), log_returns, config, executor)
         var, es = var_es(mc.bad_debt_usd, 0.99)
         points.append(
             FrontierPoint(
-                scale=float(scale),
+                scale=scale,
                 capital_required_usd=capital,
                 bad_debt_var99_usd=var,
                 bad_debt_es99_usd=es,
                 prob_bad_debt=float((mc.bad_debt_usd > 0.0).mean()),
+                haircut_scale=haircut,
             )
         )
         if progress is not None:
             progress(1)
+    points = [replace(p, efficient=not _dominated(p, points)) for p in points]
     feasible = [p for p in points if p.bad_debt_var99_usd <= target_var99_usd]
     recommended = min(feasible, key=lambda p: p.capital_required_usd) if feasible else None
     return Calibration(target_var99_usd, points, recommended)
+
+
+def _dominated(p: FrontierPoint, points: Sequence[FrontierPoint]) -> bool:
+    """Another point needs no more capital and has no higher VaR99, one of them strictly."""
+    return any(
+        q.capital_required_usd <= p.capital_required_usd
+        and q.bad_debt_var99_usd <= p.bad_debt_var99_usd
+        and (
+            q.capital_required_usd < p.capital_required_usd
+            or q.bad_debt_var99_usd < p.bad_debt_var99_usd
+        )
+        for q in points
+    )

@@ -76,9 +76,13 @@ def frontier_figure(calibration: Calibration) -> str:
     ax = fig.add_subplot()
     xs = [p.capital_required_usd / 1e6 for p in calibration.frontier]
     ys = [p.bad_debt_var99_usd / 1e6 for p in calibration.frontier]
-    ax.plot(xs, ys, "o-", color="#4477aa")
+    ax.plot(xs, ys, "o", color="#bbbbbb", label="grid")
+    efficient = sorted(
+        (x, y) for p, x, y in zip(calibration.frontier, xs, ys, strict=True) if p.efficient
+    )
+    ax.plot(*zip(*efficient, strict=True), "o-", color="#4477aa", label="efficient")
     for p, x, y in zip(calibration.frontier, xs, ys, strict=True):
-        ax.annotate(f"x{p.scale:g}", (x, y), fontsize=7)
+        ax.annotate(f"x{p.label}", (x, y), fontsize=7)
     ax.axhline(calibration.target_var99_usd / 1e6, color="#cc3311", ls="--", label="target")
     ax.set_xlabel("capital required, million USD")
     ax.set_ylabel("bad-debt VaR99, million USD")
@@ -163,7 +167,7 @@ def render_simulation_html(
             "<p>"
             + html.escape(
                 f"target bad-debt VaR99 {_usd(calibration.target_var99_usd)} USD; recommended "
-                + ("none on the grid" if rec is None else f"scale x{rec.scale:g}")
+                + ("none on the grid" if rec is None else f"scale x{rec.label}")
             )
             + "</p>"
         )
@@ -172,7 +176,7 @@ def render_simulation_html(
                 ["scale", "capital $", "bad-debt VaR99 $", "ES99 $", "P(bad debt)"],
                 [
                     [
-                        f"{p.scale:g}",
+                        p.label + ("" if p.efficient else " (dominated)"),
                         _usd(p.capital_required_usd),
                         _usd(p.bad_debt_var99_usd),
                         _usd(p.bad_debt_es99_usd),

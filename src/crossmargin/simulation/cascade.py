@@ -80,6 +80,11 @@ class CascadeConfig(BaseModel):
     daily_volume_usd: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_VOLUME_USD))
     recovery_half_life_rounds: float = Field(3.0, gt=0, allow_inf_nan=False)
     max_rounds: int = Field(50, ge=1, le=10_000)
+    health_quantiles: bool = Field(
+        True,
+        description="Report maint-health quantiles per round (a partition of all groups per "
+        "round; Monte Carlo, which does not report them, turns this off).",
+    )
     liquidation: LiquidationConfig = Field(default_factory=LiquidationConfig)
     model: Literal["engine", "closeout"] = Field(
         "engine",
@@ -218,7 +223,7 @@ def run_cascade(
         bad_groups = np.flatnonzero((health < 0.0) & ~done[arrays.group_account])
         quantiles = (
             dict(zip(QUANTILE_NAMES, map(float, np.quantile(health, QUANTILES)), strict=True))
-            if health.size
+            if health.size and config.health_quantiles
             else {}
         )
         if bad_groups.size == 0:

@@ -105,7 +105,8 @@ def run_monte_carlo(
     progress: Callable[[int], None] | None = None,
 ) -> MonteCarloResult:
     """One cascade per row of ``log_returns`` (``[n_paths, n_assets]``, the tables' assets)."""
-    config = config or CascadeConfig()
+    # per-round health quantiles are not part of the Monte Carlo output: skip their partitions
+    config = (config or CascadeConfig()).model_copy(update={"health_quantiles": False})
     executor = executor or SerialExecutor()
     returns = np.asarray(log_returns, dtype=np.float64)
     chunks = [returns[i : i + chunk_paths] for i in range(0, returns.shape[0], chunk_paths)]

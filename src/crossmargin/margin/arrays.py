@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -72,6 +72,90 @@ class MarketTables:
     option_min_frac: FloatArray  # [n_markets] initial_min_margin_frac
     option_issue: dict[int, InputError]  # market id -> why it cannot be valued (raised on use)
     pnl_convention: int  # PNL_SEPARATE or PNL_SETTLE_NETTED
+
+    #: layout: the axis along which each per-asset / per-market array is indexed; the two
+    #: asset-id-valued market fields are re-pointed, not copied (a test checks every field
+    #: is classified, so a new field cannot be forgotten by take/tile)
+    ASSET_AXIS: ClassVar[dict[str, int]] = {
+        "price_usd": 0,
+        "asset_weight": 1,
+        "liab_weight": 1,
+        "asset_imf": 0,
+        "tier_above_usd": 0,
+        "tier_factor": 0,
+        "tier_count": 0,
+    }
+    MARKET_AXIS: ClassVar[dict[str, int]] = {
+        "market_basis": 0,
+        "margin_frac": 1,
+        "market_imf": 0,
+        "bracket_floor_usd": 0,
+        "bracket_frac": 1,
+        "bracket_cum_usd": 1,
+        "bracket_count": 0,
+        "pnl_weight": 1,
+        "pnl_imf": 0,
+        "market_is_option": 0,
+        "option_strike": 0,
+        "option_vol": 0,
+        "option_t_yrs": 0,
+        "option_is_call": 0,
+        "option_min_frac": 0,
+    }
+    ASSET_ID_FIELDS: ClassVar[tuple[str, ...]] = ("market_underlying", "market_settle")
+    OTHER_FIELDS: ClassVar[tuple[str, ...]] = (
+        "asset_symbols",
+        "market_symbols",
+        "option_issue",
+        "pnl_convention",
+    )
+
+    def take(self, assets: IntArray, markets: IntArray) -> MarketTables:
+        """Only ``assets`` and ``markets`` (ids), renumbered in that order; the markets'
+        underlying and settle assets must be among ``assets``."""
+        new_asset = np.full(self.n_assets, -1, dtype=np.int64)
+        new_asset[assets] = np.arange(assets.size)
+        new_market = {int(m): j for j, m in enumerate(markets)}
+        updates: dict[str, object] = {
+            name: np.ascontiguousarray(np.take(getattr(self, name), assets, axis=axis))
+            for name, axis in self.ASSET_AXIS.items()
+        }
+        updates |= {
+            name: np.ascontiguousarray(np.take(getattr(self, name), markets, axis=axis))
+            for name, axis in self.MARKET_AXIS.items()
+        }
+        for name in self.ASSET_ID_FIELDS:
+            ids = new_asset[getattr(self, name)[markets]]
+            if np.any(ids < 0):
+                raise InputError(name, "...", "a market's asset is not among the kept assets")
+            updates[name] = ids
+        updates["asset_symbols"] = tuple(self.asset_symbols[int(a)] for a in assets)
+        updates["market_symbols"] = tuple(self.market_symbols[int(m)] for m in markets)
+        updates["option_issue"] = {
+            new_market[m]: e for m, e in self.option_issue.items() if m in new_market
+        }
+        return replace(self, **updates)  # type: ignore[arg-type]
+
+    def tile(self, copies: int) -> MarketTables:
+        """``copies`` copies side by side: copy ``c`` owns assets ``c n_assets ...`` and markets
+        ``c n_markets ...`` (one kernel call then values ``copies`` price vectors)."""
+
+        def repeat(x: Any, axis: int) -> Any:
+            return np.ascontiguousarray(np.concatenate([x] * copies, axis=axis))
+
+        updates: dict[str, object] = {
+            name: repeat(getattr(self, name), axis)
+            for name, axis in (self.ASSET_AXIS | self.MARKET_AXIS).items()
+        }
+        offsets = (np.arange(copies, dtype=np.int64) * self.n_assets)[:, None]
+        for name in self.ASSET_ID_FIELDS:
+            updates[name] = (getattr(self, name)[None, :] + offsets).reshape(-1)
+        updates["asset_symbols"] = self.asset_symbols * copies
+        updates["market_symbols"] = self.market_symbols * copies
+        updates["option_issue"] = {
+            c * self.n_markets + m: e for c in range(copies) for m, e in self.option_issue.items()
+        }
+        return replace(self, **updates)  # type: ignore[arg-type]
 
     @property
     def n_assets(self) -> int:

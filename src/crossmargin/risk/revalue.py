@@ -76,90 +76,15 @@ def _restrict(
             ]
         )
     ).astype(np.int64)
+    sub = tables.take(assets, markets)
     asset_new = np.full(tables.n_assets, -1, dtype=np.int64)
     asset_new[assets] = np.arange(assets.size)
     market_new = np.full(tables.n_markets, -1, dtype=np.int64)
     market_new[markets] = np.arange(markets.size)
-    sub = replace(
-        tables,
-        asset_symbols=tuple(tables.asset_symbols[int(a)] for a in assets),
-        price_usd=tables.price_usd[assets],
-        asset_weight=np.ascontiguousarray(tables.asset_weight[:, assets]),
-        liab_weight=np.ascontiguousarray(tables.liab_weight[:, assets]),
-        asset_imf=tables.asset_imf[assets],
-        tier_above_usd=tables.tier_above_usd[assets],
-        tier_factor=tables.tier_factor[assets],
-        tier_count=tables.tier_count[assets],
-        market_symbols=tuple(tables.market_symbols[int(m)] for m in markets),
-        market_underlying=asset_new[tables.market_underlying[markets]],
-        market_settle=asset_new[tables.market_settle[markets]],
-        market_basis=tables.market_basis[markets],
-        margin_frac=np.ascontiguousarray(tables.margin_frac[:, markets]),
-        market_imf=tables.market_imf[markets],
-        bracket_floor_usd=tables.bracket_floor_usd[markets],
-        bracket_frac=np.ascontiguousarray(tables.bracket_frac[:, markets]),
-        bracket_cum_usd=np.ascontiguousarray(tables.bracket_cum_usd[:, markets]),
-        bracket_count=tables.bracket_count[markets],
-        pnl_weight=np.ascontiguousarray(tables.pnl_weight[:, markets]),
-        pnl_imf=tables.pnl_imf[markets],
-        market_is_option=tables.market_is_option[markets],
-        option_strike=tables.option_strike[markets],
-        option_vol=tables.option_vol[markets],
-        option_t_yrs=tables.option_t_yrs[markets],
-        option_is_call=tables.option_is_call[markets],
-        option_min_frac=tables.option_min_frac[markets],
-        option_issue={},
-    )
     rows = replace(
         arrays, bal_asset=asset_new[arrays.bal_asset], pos_market=market_new[arrays.pos_market]
     )
     return sub, rows, assets
-
-
-def _tile_tables(t: MarketTables, copies: int) -> MarketTables:
-    """``copies`` copies of the (restricted) tables; copy ``c`` owns assets
-    ``c*n_assets ...`` and markets ``c*n_markets ...``."""
-    na = t.n_assets
-    asset_offset = (np.arange(copies, dtype=np.int64) * na)[:, None]
-
-    def along_last(x: Any) -> Any:
-        return np.ascontiguousarray(np.tile(x, (1,) * (x.ndim - 1) + (copies,)))
-
-    def along_first(x: Any) -> Any:
-        return np.ascontiguousarray(np.tile(x, (copies,) + (1,) * (x.ndim - 1)))
-
-    def along_axis1(x: Any) -> Any:  # [2, n, k] -> [2, copies*n, k]
-        return np.ascontiguousarray(np.tile(x, (1, copies, 1)))
-
-    return replace(
-        t,
-        asset_symbols=t.asset_symbols * copies,
-        price_usd=along_first(t.price_usd),
-        asset_weight=along_last(t.asset_weight),
-        liab_weight=along_last(t.liab_weight),
-        asset_imf=along_first(t.asset_imf),
-        tier_above_usd=along_first(t.tier_above_usd),
-        tier_factor=along_first(t.tier_factor),
-        tier_count=along_first(t.tier_count),
-        market_symbols=t.market_symbols * copies,
-        market_underlying=(t.market_underlying[None, :] + asset_offset).reshape(-1),
-        market_settle=(t.market_settle[None, :] + asset_offset).reshape(-1),
-        market_basis=along_first(t.market_basis),
-        margin_frac=along_last(t.margin_frac),
-        market_imf=along_first(t.market_imf),
-        bracket_floor_usd=along_first(t.bracket_floor_usd),
-        bracket_frac=along_axis1(t.bracket_frac),
-        bracket_cum_usd=along_axis1(t.bracket_cum_usd),
-        bracket_count=along_first(t.bracket_count),
-        pnl_weight=along_last(t.pnl_weight),
-        pnl_imf=along_first(t.pnl_imf),
-        market_is_option=along_first(t.market_is_option),
-        option_strike=along_first(t.option_strike),
-        option_vol=along_first(t.option_vol),
-        option_t_yrs=along_first(t.option_t_yrs),
-        option_is_call=along_first(t.option_is_call),
-        option_min_frac=along_first(t.option_min_frac),
-    )
 
 
 def _tile_arrays(a: PortfolioArrays, n_assets: int, n_markets: int, copies: int) -> PortfolioArrays:
@@ -269,7 +194,7 @@ class ScenarioRevaluer:
 
     def _tiles(self, copies: int) -> tuple[MarketTables, PortfolioArrays]:
         if copies not in self._tiled:
-            t = _tile_tables(self.tables, copies)
+            t = self.tables.tile(copies)
             a = _tile_arrays(self.arrays, self.tables.n_assets, self.tables.n_markets, copies)
             self._tiled[copies] = (t, a)
         return self._tiled[copies]

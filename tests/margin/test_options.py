@@ -26,6 +26,7 @@ from crossmargin.errors import InputError
 from crossmargin.liquidation import LiquidationConfig, LiquidationEngine
 from crossmargin.margin import MarginEngine
 from crossmargin.margin.engine import Trade, evaluate_arrays
+from crossmargin.margin.kernel import market_marks_usd
 from tests.helpers import asset
 
 ql = pytest.importorskip("QuantLib")
@@ -200,8 +201,9 @@ def test_a_batch_of_option_accounts_equals_each_account_alone() -> None:
 def test_a_worthless_option_trades_at_zero() -> None:
     """A 10x out-of-the-money call at 10 % vol is worth 0.0 in float64: a what-if trade at that
     mark is allowed (found by hypothesis; other markets still need a mark > 0)."""
-    engine = MarginEngine(_book(0.0, 30_000.0))
-    data = engine.book.model_dump(mode="json")
+    data = _book(0.0, 30_000.0).model_dump(mode="json")
     data["markets"]["ETH-OPT"]["mark_vol"] = 0.1
-    result = MarginEngine(book_from_data(data)).what_if("a", [Trade("ETH-OPT", 1.0)])
+    engine = MarginEngine(book_from_data(data))
+    assert market_marks_usd(engine.tables)[0] == 0.0  # the case this test is about
+    result = engine.what_if("a", [Trade("ETH-OPT", 1.0)])
     assert result.after.equity_usd == result.before.equity_usd == 10_000.0

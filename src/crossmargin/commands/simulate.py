@@ -29,7 +29,7 @@ from crossmargin.simulation.calibrate import DEFAULT_SCALES, calibrate
 from crossmargin.simulation.cascade import CascadeConfig, impact_params, run_cascade, shocked_prices
 from crossmargin.simulation.executors import make_executor
 from crossmargin.simulation.generate import GeneratedBook, generate_book
-from crossmargin.simulation.modes import MODES, compare_modes
+from crossmargin.simulation.modes import compare_modes
 from crossmargin.simulation.montecarlo import run_monte_carlo
 from crossmargin.simulation.paths import block_bootstrap_returns, gbm_jump_returns
 from crossmargin.simulation.report import render_simulation_html
@@ -346,4 +346,4 @@ def _metrics_table(metrics: dict[str, float]) -> Table:
     return table
 
 
-__all__ = ["MODES", "register"]
+__all__ = ["register"]

@@ -37,7 +37,6 @@ from crossmargin.errors import InputError
 from crossmargin.margin.arrays import (
     INIT,
     FloatArray,
-    IntArray,
     MarketTables,
     PortfolioArrays,
     compile_market,
@@ -230,4 +229,4 @@ def _cross_arrays(
     )
 
 
-__all__ = ["GeneratedBook", "IntArray", "default_market", "generate_book"]
+__all__ = ["GeneratedBook", "default_market", "generate_book"]

@@ -8,10 +8,14 @@ liquidation engine's result back is a scatter to the same rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import TypeVar
 
 import numpy as np
 
 from crossmargin.margin.arrays import FloatArray, IntArray, PortfolioArrays
+
+T = TypeVar("T")
 
 
 def _ranges(starts: IntArray, stops: IntArray) -> IntArray:
@@ -22,6 +26,14 @@ def _ranges(starts: IntArray, stops: IntArray) -> IntArray:
         return np.zeros(0, dtype=np.int64)
     offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
     return (offsets + np.arange(total)).astype(np.int64)
+
+
+def _pick(values: tuple[T, ...], index: IntArray) -> tuple[T, ...]:
+    """``values[i] for i in index`` at C speed (a round may take 100,000 accounts)."""
+    if index.size == 0:
+        return ()
+    picked = itemgetter(*index.tolist())(values)
+    return picked if index.size > 1 else (picked,)
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,8 +63,8 @@ def take_accounts(arrays: PortfolioArrays, accounts: IntArray) -> Subset:
     pos_new = np.full(arrays.pos_qty.size, -1, dtype=np.int64)
     pos_new[pos_rows] = np.arange(pos_rows.size)
     sub = PortfolioArrays(
-        account_ids=tuple(arrays.account_ids[int(a)] for a in accounts),
-        account_mode=tuple(arrays.account_mode[int(a)] for a in accounts),
+        account_ids=_pick(arrays.account_ids, accounts),
+        account_mode=_pick(arrays.account_mode, accounts),
         group_account=group_account,
         group_position=np.where(
             group_position >= 0, pos_new[np.maximum(group_position, 0)] if pos_new.size else -1, -1

@@ -1,0 +1,261 @@
+"""Accounts: live figures, detail (liquidation prices, Greeks, portfolio margin), explain,
+what-if, stress, history; and the movements of money on them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Query, Response
+
+from crossmargin.errors import InputError
+from crossmargin.margin.arrays import LEVELS, compile_accounts
+from crossmargin.margin.engine import account_margins, evaluate_arrays, explain_arrays
+from crossmargin.service.api.deps import (
+    CoreDep,
+    KeyDep,
+    PrincipalDep,
+    readable_account,
+    require,
+)
+from crossmargin.service.api.errors import NotFound
+from crossmargin.service.api.models import OpenAccount, StressIn, TradeIn, Transfer, WhatIfIn
+from crossmargin.service.core import MarginCore
+from crossmargin.service.state import STATUS_NAMES
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+
+SortKey = Literal[
+    "account_id", "equity_usd", "init_health_usd", "maint_health_usd", "health_ratio", "status"
+]
+
+
+@router.get("")
+def list_accounts(
+    core: CoreDep,
+    principal: PrincipalDep,
+    status: Annotated[
+        Literal["healthy", "margin_call", "liquidatable", "bankrupt"] | None, Query()
+    ] = None,
+    sort: SortKey = "maint_health_usd",
+    descending: bool = False,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Accounts the caller may see, with live figures; paged, sorted and filtered server-side."""
+    with core.lock:
+        work = core.work
+        visible = np.arange(len(work.accounts))
+        if not principal.can_read_all():
+            owners = np.array(work.owners, dtype=object)
+            visible = visible[owners == principal.owner] if visible.size else visible
+        if status is not None:
+            visible = visible[work.status[visible] == STATUS_NAMES.index(status)]
+        if sort == "account_id":
+            keys = np.array([work.accounts[i].id for i in visible], dtype=object)
+            order = np.argsort(keys, kind="stable")
+        else:
+            column = {
+                "equity_usd": work.equity,
+                "init_health_usd": work.init_health,
+                "maint_health_usd": work.maint_health,
+                "status": work.status.astype(np.float64),
+                "health_ratio": np.where(
+                    work.maint_wl > 0,
+                    work.maint_wa / np.where(work.maint_wl > 0, work.maint_wl, 1),
+                    np.inf,
+                ),
+            }[sort][visible]
+            order = np.argsort(column, kind="stable")
+        if descending:
+            order = order[::-1]
+        page = visible[order][offset : offset + limit]
+        return {
+            "total": int(visible.size),
+            "offset": offset,
+            "accounts": [work.summary(int(i)) for i in page],
+        }
+
+
+def _detail(core: MarginCore, i: int) -> dict[str, Any]:
+    account = core.work.account_model(i)
+    arrays = compile_accounts(core.tables, [account])
+    report = account_margins(evaluate_arrays(core.tables, arrays))[0].to_dict()
+    out: dict[str, Any] = {
+        **core.work.summary(i),
+        "balances": dict(account.balances),
+        "positions": [p.model_dump() for p in account.positions],
+        "margin": report,
+    }
+    if account.positions:
+        from crossmargin.portfolio import portfolio_from_book, portfolio_greeks
+
+        book = core.account_book(i)
+        try:
+            spec = portfolio_from_book(book, account.id)
+            out["greeks"] = portfolio_greeks(spec.to_portfolio())
+        except InputError as exc:
+            out["greeks"] = {"error": str(exc)}
+        if account.mode == "portfolio":
+            from crossmargin.margin.engine import MarginEngine
+
+            out["portfolio"] = MarginEngine(book).portfolio_result(book.accounts[0]).to_dict(False)
+    return out
+
+
+@router.get("/{account_id}")
+def get_account(account_id: str, core: CoreDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Live figures, balances, positions, margin report with liquidation prices, Greeks and
+    (portfolio mode) the scenario-grid breakdown."""
+    with core.lock:
+        i = readable_account(core, principal, account_id)
+        return _detail(core, i)
+
+
+@router.get("/{account_id}/explain")
+def explain(
+    account_id: str,
+    core: CoreDep,
+    principal: PrincipalDep,
+    level: Literal["init", "maint"] = "maint",
+) -> dict[str, Any]:
+    """Each balance's and position's contribution to health at ``level`` (USD)."""
+    with core.lock:
+        i = readable_account(core, principal, account_id)
+        arrays = compile_accounts(core.tables, [core.work.account_model(i)])
+        rows = explain_arrays(core.tables, arrays, LEVELS[level], core.tables.price_usd)
+        return {"level": level, "rows": [r.to_dict() for r in rows]}
+
+
+@router.post("/{account_id}/what-if")
+def what_if(
+    account_id: str, body: WhatIfIn, core: CoreDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """The account before and after a hypothetical change at the live prices (nothing moves)."""
+    from crossmargin.margin.engine import MarginEngine, Trade
+
+    with core.lock:
+        i = readable_account(core, principal, account_id)
+        book = core.account_book(i)
+    engine = MarginEngine(book)
+    trades = [Trade(market=t.market, qty=t.qty) for t in body.trades]
+    result = engine.what_if(account_id, trades, dict(body.withdrawals), dict(body.prices))
+    return result.to_dict()
+
+
+@router.post("/{account_id}/stress")
+def stress(
+    account_id: str, body: StressIn, core: CoreDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Health after relative price moves (e.g. ETH -20 %), all else at the live prices."""
+    with core.lock:
+        i = readable_account(core, principal, account_id)
+        prices = core.tables.price_usd.copy()
+        for symbol, move in body.shocks.items():
+            prices[core.work.asset_id(symbol, f"shocks.{symbol}")] *= 1.0 + move
+        account = core.work.account_model(i)
+        arrays = compile_accounts(core.tables, [account])
+        report = account_margins(evaluate_arrays(core.tables, arrays, prices), False)[0]
+    return {"shocks": dict(body.shocks), "after": report.to_dict(), "before": core.work.summary(i)}
+
+
+@router.get("/{account_id}/events")
+def history(
+    account_id: str,
+    core: CoreDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """The account's journal, newest first."""
+    with core.lock:
+        readable_account(core, principal, account_id)
+    events = core.ledger.events(account_id=account_id, limit=limit, newest_first=True)
+    for event in events:
+        event.pop("changes", None)
+    return {"events": events}
+
+
+def _movement(
+    kind: str,
+    account_id: str,
+    body: dict[str, Any],
+    core: MarginCore,
+    principal: Any,
+    key: str,
+    response: Response,
+) -> dict[str, Any]:
+    i = core.work.index.get(account_id)
+    allowed = i is not None and (
+        principal.owns(core.work.owners[i]) or (principal.role == "admin" and kind == "deposit")
+    )
+    if not allowed:
+        raise NotFound("account", account_id)
+    committed = core.movement(kind, account_id, key, body)
+    if committed.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return {"seq": committed.seq, **committed.result}
+
+
+@router.post("/{account_id}/deposits", status_code=201)
+def deposit(
+    account_id: str,
+    body: Transfer,
+    core: CoreDep,
+    principal: PrincipalDep,
+    key: KeyDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Credit ``qty`` of ``asset`` (the owner, or an admin crediting an account)."""
+    return _movement("deposit", account_id, body.model_dump(), core, principal, key, response)
+
+
+@router.post("/{account_id}/withdrawals", status_code=201)
+def withdraw(
+    account_id: str,
+    body: Transfer,
+    core: CoreDep,
+    principal: PrincipalDep,
+    key: KeyDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Debit ``qty`` of ``asset``; refused (422) if init health would fall below 0."""
+    return _movement("withdrawal", account_id, body.model_dump(), core, principal, key, response)
+
+
+@router.post("/{account_id}/trades", status_code=201)
+def trade(
+    account_id: str,
+    body: TradeIn,
+    core: CoreDep,
+    principal: PrincipalDep,
+    key: KeyDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Trade at the mark (or a price within the band); refused (422) if it adds risk beyond
+    init health 0, naming the health it would leave."""
+    data = body.model_dump()
+    if data["price"] is None:
+        data.pop("price")
+    return _movement("trade", account_id, data, core, principal, key, response)
+
+
+@router.post("", status_code=201, dependencies=[require("admin")])
+def open_account(
+    body: OpenAccount, core: CoreDep, key: KeyDep, response: Response
+) -> dict[str, Any]:
+    """Open an empty account for an owner (admin)."""
+    from crossmargin.book.schema import Account
+
+    account = Account(
+        id=body.id, mode=body.mode, profile=body.profile if body.mode == "portfolio" else None
+    )
+    committed = core.open_account(account, body.owner, key)
+    if committed.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return {"seq": committed.seq, **committed.result}
+
+
+@router.post("/{account_id}/liquidate", dependencies=[require("admin")])
+def liquidate(account_id: str, core: CoreDep, key: KeyDep) -> dict[str, Any]:
+    """Liquidate now (admin; only an account with maint health < 0)."""
+    return core.liquidate_now(account_id, key)

@@ -24,6 +24,7 @@ from crossmargin.book.io import (
 )
 from crossmargin.book.schema import Book
 from crossmargin.commands import risk as risk_commands
+from crossmargin.commands import serve as serve_commands
 from crossmargin.commands import simulate as simulate_commands
 from crossmargin.commands.common import (
     FileArg,
@@ -459,6 +460,7 @@ def demo(
 
 risk_commands.register(app)
 simulate_commands.register(app)
+serve_commands.register(app)
 
 
 def main() -> None:

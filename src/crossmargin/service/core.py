@@ -73,6 +73,7 @@ SYSTEM_FIGURES = (
 )
 MAX_ABS_QTY = 1e12  # units: above this a quantity is a fat finger, not a trade
 MAX_PRICE_USD = 1e12
+SYSTEM_PUSH_S = 0.25  # the system stream is refreshed at most this often
 
 
 class Refused(CrossmarginError):
@@ -124,6 +125,9 @@ class MarginCore:
         self.ticks_rejected = 0
         self.remargins = 0
         self.last_remargin_ms = 0.0
+        #: account indices someone streams: their health is pushed at every re-margin
+        self.watched: set[int] = set()
+        self._system_pushed_s = 0.0
         self._load()
 
     # -- start-up -----------------------------------------------------------------------------
@@ -266,8 +270,10 @@ class MarginCore:
 
     def _account_messages(self, accounts: Iterable[int]) -> list[Published]:
         out = []
+        stamp = time.time()
         for i in accounts:
             summary = self.work.summary(int(i))
+            summary["remargined_s"] = stamp
             out.append(Published("account", summary["account_id"], summary))
         return out
 
@@ -363,7 +369,11 @@ class MarginCore:
         self.remargins += 1
         new = self.work.status[accounts]
         changed = accounts[new != old]
-        messages = self._account_messages(changed)
+        pushed = changed
+        if self.watched:
+            watched = np.fromiter(self.watched, dtype=np.int64)
+            pushed = np.union1d(changed, watched[np.isin(watched, accounts)])
+        messages = self._account_messages(pushed)
         for i, was in zip(changed.tolist(), old[new != old].tolist(), strict=True):
             now = int(self.work.status[i])
             if now == MARGIN_CALL and was < MARGIN_CALL:
@@ -373,7 +383,9 @@ class MarginCore:
             if due.size:
                 messages.extend(self._liquidate(due, reason="maint health < 0"))
         self.last_remargin_ms = (time.perf_counter() - started) * 1e3
-        messages.append(Published("system", None, self.system_summary(brief=True)))
+        if time.monotonic() - self._system_pushed_s >= SYSTEM_PUSH_S:  # O(rows): throttled
+            self._system_pushed_s = time.monotonic()
+            messages.append(Published("system", None, self.system_summary(brief=True)))
         return messages
 
     def _margin_call(self, i: int) -> list[Published]:

@@ -99,6 +99,7 @@ def _subscribe(hub: Hub, connection: Connection, names: list[Any]) -> list[str]:
                 errors.append(f"account: no account with this id (got {account_id[:80]!r})")
                 continue
             connection.accounts.add(account_id)
+            hub.core.watched.add(i)
         elif name in ("events", "oracle"):
             connection.channels.add(name)
         elif name == "system":
@@ -161,6 +162,8 @@ async def stream(websocket: WebSocket) -> None:
     finally:
         hub.connections.discard(connection)
         sender.cancel()
+        still = {a for c in hub.connections for a in c.accounts}
+        hub.core.watched = {hub.core.work.index[a] for a in still if a in hub.core.work.index}
 
 
 async def _send(websocket: WebSocket, connection: Connection) -> None:

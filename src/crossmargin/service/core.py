@@ -183,7 +183,7 @@ class MarginCore:
         import json
 
         with self.engine.connect() as connection:
-            settings = dict(connection.execute(sa.select(db.settings)).tuples().all())
+            settings = {r.name: r.value for r in connection.execute(sa.select(db.settings))}
             assets = {
                 r.symbol: json.loads(r.params)
                 for r in connection.execute(sa.select(db.assets).order_by(db.assets.c.symbol))

@@ -34,6 +34,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
+        if first.get("type") == "json_invalid":
+            reason = (first.get("ctx") or {}).get("error", "invalid JSON")
+            at = first.get("loc", ("body", "?"))[-1]
+            return _answer(422, f"body: not valid JSON ({reason} at character {at})", field="body")
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
         value = first.get("input", None)
         message = str(first.get("msg", "invalid")).replace("\n", " ")

@@ -26,7 +26,7 @@ router = APIRouter(tags=["stream"])
 QUEUE_LIMIT = 10_000
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: one entry per socket
 class Connection:
     principal: Principal
     queue: asyncio.Queue[dict[str, Any]]
@@ -41,7 +41,7 @@ class Hub:
     def __init__(self, core: MarginCore, loop: asyncio.AbstractEventLoop) -> None:
         self.core = core
         self.loop = loop
-        self.connections: set[Connection] = set()  # type: ignore[misc]
+        self.connections: set[Connection] = set()
 
     def publish(self, messages: list[Published]) -> None:
         if not self.connections:

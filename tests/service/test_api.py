@@ -6,8 +6,6 @@ from typing import Any
 
 import pytest
 
-from tests.service.conftest import Keys
-
 
 def h(key: str, idem: str | None = None) -> dict[str, str]:
     headers = {"X-API-Key": key}

@@ -733,7 +733,7 @@ class MarginCore:
             data["assets"][symbol] = {**data["assets"][symbol], **dict(patch)}
             new_book = book_from_data(data)
             with self.engine.connect() as connection:
-                version = connection.execute(
+                version: int = connection.execute(
                     sa.select(db.assets.c.version).where(db.assets.c.symbol == symbol)
                 ).scalar_one()
             params = _dump(new_book.assets[symbol])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,7 +136,9 @@ class Ledger:
                         created_s=time.time(),
                     )
                 )
-                out.append(Committed(int(inserted.inserted_primary_key[0]), dict(result), False))
+                primary_key = inserted.inserted_primary_key
+                assert primary_key is not None  # an INSERT always returns its key
+                out.append(Committed(int(primary_key[0]), dict(result), False))
         return out
 
     def _apply(self, connection: Connection, change: Change) -> None:
@@ -202,8 +204,15 @@ def read_state(engine: Engine) -> dict[str, list[dict[str, Any]]]:
             table = db.metadata.tables[name]
             rows = [dict(r) for r in connection.execute(sa.select(table)).mappings()]
             # sorted here, not by ORDER BY: collations differ between SQLite and PostgreSQL
-            out[name] = sorted(rows, key=lambda r, keys=keys: tuple(str(r[k]) for k in keys))
+            out[name] = sorted(rows, key=_row_key(keys))
     return out
+
+
+def _row_key(keys: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[str, ...]]:
+    def key(row: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(str(row[k]) for k in keys)
+
+    return key
 
 
 def replay_changes(events: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:

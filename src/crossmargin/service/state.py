@@ -98,8 +98,8 @@ class WorkingSet:
         is_iso = np.array([m == "isolated" for m in modes], dtype=bool)
         # group kind: -1 cross/free, m >= 0 the isolated bucket of market m
         group_market = np.full(n_groups, -1, dtype=np.int64)
-        for i in np.flatnonzero(is_iso):
-            g0 = int(account_group_start[i])
+        for iso in np.flatnonzero(is_iso).tolist():
+            g0 = int(account_group_start[iso])
             group_market[g0 + 1 : g0 + 1 + n_m] = np.arange(n_m)
         bal_group = np.repeat(np.arange(n_groups, dtype=np.int64), n_a)
         bal_asset = np.tile(np.arange(n_a, dtype=np.int64), n_groups)
@@ -233,7 +233,8 @@ class WorkingSet:
         if accounts.size and np.all(counts == 1):
             return starts.astype(np.int64)
         offsets = np.repeat(np.cumsum(counts) - counts, counts)
-        return (np.repeat(starts, counts) + np.arange(int(counts.sum())) - offsets).astype(np.int64)
+        groups: IntArray = np.repeat(starts, counts) + np.arange(int(counts.sum())) - offsets
+        return groups.astype(np.int64)
 
     # -- kernel -----------------------------------------------------------------------------
     def remargin(

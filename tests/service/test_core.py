@@ -170,3 +170,33 @@ def test_status_names_and_summary_are_finite(core: MarginCore) -> None:
         summary = core.work.summary(i)
         assert summary["status"] in STATUS_NAMES
         assert all(math.isfinite(v) for v in summary.values() if isinstance(v, float))
+
+
+def test_funding_moves_value_from_longs_to_shorts_and_the_house(core: MarginCore) -> None:
+    equity_before = core.work.equity.copy()
+    committed = core.apply_funding("BTC-PERP", 0.001, "f1", "oracle")
+    paid_usd = committed.result["net_paid_by_accounts_usd"]
+    # value conserved: what the accounts lost the house holds
+    assert core.work.equity.sum() - equity_before.sum() == pytest.approx(-paid_usd, rel=1e-9)
+    assert core.system["house_usd"] == pytest.approx(paid_usd)
+    with pytest.raises(InputError, match="rate_frac"):
+        core.apply_funding("BTC-PERP", 0.5, "f2", "oracle")
+    assert replay_changes(core.ledger.events(limit=None)) == read_state(core.engine)
+
+
+def test_dynamic_haircuts_follow_volatility_as_parameter_events(core: MarginCore) -> None:
+    """A violent SOL tape (8 % one-second swings: an annualized volatility of thousands of
+    percent) cuts SOL's weights through a versioned parameter event, at most the configured
+    step (10 %) at a time."""
+    start = core.now_s + 1.0
+    sol = 142.5
+    for k in range(40):
+        sol *= 1.08 if k % 2 else 1 / 1.08
+        core.ingest(ticks_at({"SOL": sol}, start + k), start + k)
+    before = core.market_book.assets["SOL"].maint_asset_weight
+    changed = core.recompute_haircuts(start + 41)
+    assert [c.result["asset"] for c in changed] == ["SOL"]
+    after = core.market_book.assets["SOL"].maint_asset_weight
+    assert before is not None and after is not None
+    assert after < before and after >= before * 0.9 - 1e-12
+    assert core.ledger.events(kinds=["params"])[0]["body"]["by"] == "dynamic-haircuts"

@@ -119,6 +119,13 @@ def register(app: typer.Typer) -> None:
             float | None, typer.Option("--duration", help="Stop after this many seconds.")
         ] = None,
         quiet: Annotated[bool, typer.Option("--quiet", help="No oracle or status lines.")] = False,
+        dynamic_haircuts: Annotated[
+            bool,
+            typer.Option(
+                "--dynamic-haircuts",
+                help="Recompute weights from the ticks' volatility each minute.",
+            ),
+        ] = False,
     ) -> None:
         """Run the live margin engine: REST + WebSocket API, prices from a feed or pushed by
         the oracle role, every exposed account re-margined per tick, margin calls and
@@ -140,7 +147,9 @@ def register(app: typer.Typer) -> None:
         url = _url(db_url, demo)
         engine = db.connect(url)
         db.upgrade(engine)
-        config = ServiceConfig.model_validate({"policy": policy})
+        config = ServiceConfig.model_validate(
+            {"policy": policy, "dynamic_haircuts": dynamic_haircuts}
+        )
         start_book = load_demo_book() if demo else (load_book(book) if book else None)
         if start_book is not None:
             MarginCore.initialize(engine, start_book, config)

@@ -38,6 +38,12 @@ class ServiceConfig(BaseModel):
     haircut_interval_s: PositiveS = Field(
         60.0, description="Dynamic haircuts are recomputed from recent ticks this often."
     )
+    haircut_sample_s: PositiveS = Field(
+        1.0, description="Aggregated prices are sampled this often for the haircut volatility."
+    )
+    haircut_min_change: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = Field(
+        0.005, description="A recomputed weight is applied only if it moves at least this much."
+    )
     dynamic_haircuts: bool = Field(
         False, description="Recompute weights from the ticks' volatility and apply them."
     )

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from crossmargin.errors import CrossmarginError, InputError, UnknownNameError
 from crossmargin.margin.arrays import (
     INIT,
     MAINT,
+    SECONDS_PER_YEAR,
     FloatArray,
     IntArray,
     MarketTables,
@@ -74,6 +76,7 @@ SYSTEM_FIGURES = (
 MAX_ABS_QTY = 1e12  # units: above this a quantity is a fat finger, not a trade
 MAX_PRICE_USD = 1e12
 SYSTEM_PUSH_S = 0.25  # the system stream is refreshed at most this often
+HISTORY_SAMPLES = 1440  # per asset: a day of one-minute samples
 
 
 class Refused(CrossmarginError):
@@ -128,6 +131,8 @@ class MarginCore:
         #: account indices someone streams: their health is pushed at every re-margin
         self.watched: set[int] = set()
         self._system_pushed_s = 0.0
+        #: sampled aggregated prices per asset (epoch s, USD): the dynamic haircuts' input
+        self.history: dict[str, deque[tuple[float, float]]] = {}
         self._load()
 
     # -- start-up -----------------------------------------------------------------------------
@@ -337,6 +342,7 @@ class MarginCore:
                             aggregated.liab_price_usd / mid,
                         )
                         touched.append(a)
+                        self._sample(symbol, mid)
                 for event in self.oracle.events[before:]:
                     if event.kind == "state":
                         messages.append(
@@ -356,6 +362,47 @@ class MarginCore:
             messages.extend(self._remargin(accounts))
             self._publish(messages)
             return int(accounts.size)
+
+    def _sample(self, symbol: str, price_usd: float) -> None:
+        samples = self.history.setdefault(symbol, deque(maxlen=HISTORY_SAMPLES))
+        if not samples or self.now_s - samples[-1][0] >= self.config.haircut_sample_s:
+            samples.append((self.now_s, price_usd))
+
+    def recompute_haircuts(self, now_s: float | None = None) -> list[Committed]:
+        """Dynamic haircuts from the ticks: each asset's realized volatility over its sampled
+        prices (zero-mean, annualized by the mean sampling interval) goes through
+        :func:`crossmargin.haircuts.dynamic.recommend_weights` (price risk at the configured
+        horizons and confidences, floors, caps, at most ``max_step_frac`` per change); a change
+        of at least ``haircut_min_change`` in any weight is applied as a parameter event.
+        Assets weighted 1.0 (the quote currency) are left alone."""
+        from crossmargin.haircuts.dynamic import Weights, recommend_weights
+
+        done: list[Committed] = []
+        stamp = time.time() if now_s is None else now_s
+        for symbol, asset in list(self.market_book.assets.items()):
+            samples = self.history.get(symbol)
+            if asset.maint_asset_weight == 1.0 or samples is None or len(samples) < 30:
+                continue
+            times = np.array([t for t, _ in samples])
+            prices = np.array([p for _, p in samples])
+            returns = np.diff(np.log(prices))
+            interval_s = float(np.mean(np.diff(times)))
+            if interval_s <= 0.0:
+                continue
+            vol = float(np.sqrt(np.mean(returns**2) * SECONDS_PER_YEAR / interval_s))
+            previous = Weights(
+                float(asset.init_asset_weight or 0.0),
+                float(asset.maint_asset_weight or 0.0),
+                float(asset.init_liab_weight or 0.0),
+                float(asset.maint_liab_weight or 0.0),
+            )
+            recommended = recommend_weights(symbol, vol, previous=previous).weights.as_dict()
+            moved = max(abs(v - getattr(previous, k)) for k, v in recommended.items())
+            if moved < self.config.haircut_min_change:
+                continue
+            key = f"haircuts:{symbol}:{stamp:.3f}"
+            done.append(self.set_asset_params(symbol, recommended, key, "dynamic-haircuts"))
+        return done
 
     def sweep(self, now_s: float | None = None) -> int:
         """Re-aggregate every asset at ``now_s``: a feed that went quiet turns stale, then
@@ -688,6 +735,57 @@ class MarginCore:
             if not state.allows_new_risk:
                 reasons.append(f"{what}: the {symbol} oracle is {state.value}, new risk blocked")
         return reasons
+
+    def apply_funding(self, market: str, rate_frac: float, key: str, who: str) -> Committed:
+        """A funding payment of ``rate_frac`` of each position's notional at the mark: longs
+        pay shorts when positive. Each position's unrealized funding (owed, settle units) grows
+        by ``qty x mark x rate``; the net imbalance is the house's (``house_usd``)."""
+        body = {"market": market, "rate_frac": rate_frac, "by": who}
+        stored = self.ledger.lookup(key, body)
+        if stored is not None:
+            return stored
+        with self.lock:
+            m = self.work.market_id(market, "market")
+            rate = _finite("rate_frac", rate_frac, -0.1, 0.1, "must be within +/-0.1 per payment")
+            mark = self._mark_settle(m)
+            settle_usd = float(self.price_usd[self.base_tables.market_settle[m]])
+            changes: list[Change] = []
+            updated: list[tuple[int, Account]] = []
+            owed_total = 0.0
+            for i, account in enumerate(self.work.accounts):
+                positions = []
+                touched = False
+                for p in account.positions:
+                    if p.market == market and p.qty != 0.0:
+                        owed = p.qty * mark * rate
+                        owed_total += owed
+                        p = p.model_copy(update={"unrealized_funding": p.unrealized_funding + owed})
+                        touched = True
+                    positions.append(p)
+                if touched:
+                    new = account.model_copy(update={"positions": positions})
+                    changes.extend(_account_changes(new, self.work.owners[i], account))
+                    updated.append((i, new))
+            house = self.system.get("house_usd", 0.0) + owed_total * settle_usd
+            changes.append({"t": "system", "name": "house_usd", "value": house})
+            result = {
+                "market": market,
+                "rate_frac": rate,
+                "mark": mark,
+                "positions": len(updated),
+                "net_paid_by_accounts_usd": owed_total * settle_usd,
+            }
+            committed = self.ledger.commit("funding", key, body, changes, result)
+            self.system["house_usd"] = house
+            for i, new in updated:
+                self.work.write_account(i, new)
+            index = np.array(sorted(i for i, _ in updated), dtype=np.int64)
+            messages = self._remargin(index)
+            messages.append(
+                Published("events", None, self._event_payload("funding", committed, result))
+            )
+            self._publish(messages)
+            return committed
 
     # -- accounts and parameters ------------------------------------------------------------------
     def open_account(self, account: Account, owner: str, key: str) -> Committed:

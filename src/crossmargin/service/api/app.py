@@ -36,6 +36,10 @@ def create_app(
             asyncio.create_task(_every(sweep_s, core.sweep)),
             asyncio.create_task(_every(persist_s, core.persist_prices)),
         ]
+        if core.config.dynamic_haircuts:
+            tasks.append(
+                asyncio.create_task(_every(core.config.haircut_interval_s, core.recompute_haircuts))
+            )
         runner = None
         if feed is not None:
             runner = threading.Thread(target=_run_feed, args=(core, feed, stop), daemon=True)

@@ -44,6 +44,7 @@ def require(*roles: str) -> Any:
 
 
 AdminDep = Annotated[Principal, require("admin")]
+AdminOrOracleDep = Annotated[Principal, require("admin", "oracle")]
 
 
 def idempotency_key(

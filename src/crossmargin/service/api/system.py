@@ -6,8 +6,16 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
-from crossmargin.service.api.deps import AdminDep, CoreDep, KeyDep, PrincipalDep, require
+from crossmargin.service.api.deps import (
+    AdminDep,
+    AdminOrOracleDep,
+    CoreDep,
+    KeyDep,
+    PrincipalDep,
+    require,
+)
 from crossmargin.service.api.models import AssetPatch
 
 router = APIRouter(prefix="/v1", tags=["system"])
@@ -69,6 +77,30 @@ def patch_asset(
     re-margined at once)."""
     patch = body.model_dump(exclude_none=True)
     committed = core.set_asset_params(symbol, patch, key, principal.name)
+    if committed.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return {"seq": committed.seq, **committed.result}
+
+
+class FundingIn(BaseModel):
+    """A funding payment: a fraction of each position's notional, longs pay when > 0."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate_frac: Annotated[float, Field(ge=-0.1, le=0.1, allow_inf_nan=False, strict=True)]
+
+
+@router.post("/markets/{market}/funding", status_code=201)
+def funding(
+    market: str,
+    body: FundingIn,
+    core: CoreDep,
+    key: KeyDep,
+    response: Response,
+    principal: AdminOrOracleDep,
+) -> dict[str, Any]:
+    """Apply a funding payment to every position of ``market`` (admin or oracle)."""
+    committed = core.apply_funding(market, body.rate_frac, key, principal.name)
     if committed.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return {"seq": committed.seq, **committed.result}

@@ -10,14 +10,11 @@ from crossmargin.cli import app
 
 
 def test_serve_demo_liquidates_within_seconds(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
     result = CliRunner().invoke(
         app,
         [
             "serve",
             "--demo",
-            "--db",
-            url,
             "--port",
             "0",
             "--duration",

@@ -158,7 +158,7 @@ def register(app: typer.Typer) -> None:
         prices = {s: float(core.price_usd[a]) for a, s in enumerate(core.work.asset_symbols)}
         chosen_feed = parse_feed_spec(feed_spec, prices)
         batches = None if chosen_feed.kind == "none" else chosen_feed.realtime()
-        if demo:
+        if demo and db_url is None:  # fixed demo keys only in the throw-away demo database
             _print_demo_keys(engine, core)
         _tape(core, quiet)
         console.print(
@@ -209,14 +209,17 @@ def _print_demo_keys(engine: Any, core: Any) -> None:
 
     from crossmargin.service.auth import create_key
 
-    table = Table(title="Demo API keys (send as X-API-Key)")
+    table = Table(title="Demo API keys (send as X-API-Key; fixed values, demo database only)")
     table.add_column("name")
     table.add_column("role")
     table.add_column("key")
     for name, role in (("admin", "admin"), ("auditor", "auditor"), ("oracle", "oracle")):
-        table.add_row(name, role, create_key(engine, name, role))
+        table.add_row(name, role, create_key(engine, name, role, key=f"cm_demo_{name}"))
     for owner in sorted(set(core.work.owners)):
-        table.add_row(escape(owner), "owner", create_key(engine, f"owner-{owner}", "owner", owner))
+        key = f"cm_demo_{owner}"
+        table.add_row(
+            escape(owner), "owner", create_key(engine, f"owner-{owner}", "owner", owner, key)
+        )
     console.print(table)
 
 

@@ -48,13 +48,18 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(engine: Engine, name: str, role: str, owner: str | None = None) -> str:
-    """Store a new key (hashed) and return it in clear text - the only time it is shown."""
+def create_key(
+    engine: Engine, name: str, role: str, owner: str | None = None, key: str | None = None
+) -> str:
+    """Store a new key (hashed) and return it in clear text - the only time it is shown.
+
+    ``key`` fixes the value (only ``serve --demo`` does, so that the README's examples run).
+    """
     if role not in ROLES:
         raise InputError("role", role, f"must be one of {', '.join(ROLES)}")
     if role == "owner" and not owner:
         raise InputError("owner", owner, "an owner key needs the owner it acts for")
-    key = "cm_" + secrets.token_urlsafe(32)
+    key = key or "cm_" + secrets.token_urlsafe(32)
     with engine.begin() as connection:
         exists = connection.execute(
             sa.select(db.api_keys.c.name).where(db.api_keys.c.name == name)

@@ -133,6 +133,7 @@ class MarginCore:
         self._system_pushed_s = 0.0
         #: sampled aggregated prices per asset (epoch s, USD): the dynamic haircuts' input
         self.history: dict[str, deque[tuple[float, float]]] = {}
+        self._distances: Any = None
         self._load()
 
     # -- start-up -----------------------------------------------------------------------------
@@ -893,6 +894,17 @@ class MarginCore:
             order = np.argsort(work.maint_health)[:10]
             out["largest_risks"] = [work.summary(int(i)) for i in order]
         return out
+
+    def distances(self, max_age_s: float = 2.0) -> Any:
+        """Leverage and distance to liquidation of every account (:mod:`crossmargin.service.
+        risk`), recomputed when older than ``max_age_s`` (call under the lock)."""
+        from crossmargin.service.risk import compute_distances
+
+        cached = self._distances
+        stale = cached is None or time.time() - cached.computed_s > max_age_s
+        if stale or cached.leverage.size != len(self.work.accounts):
+            self._distances = compute_distances(self)
+        return self._distances
 
     def oracle_view(self) -> dict[str, Any]:
         view = {}

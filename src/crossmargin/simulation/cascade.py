@@ -190,8 +190,11 @@ def run_cascade(
     shocked_price_usd: FloatArray,
     config: CascadeConfig | None = None,
     maint_health: GroupHealth | None = None,
+    on_round: Callable[[RoundRecord], None] | None = None,
 ) -> CascadeResult:
     """Run a cascade from ``shocked_price_usd`` (module docstring); ``arrays`` is not changed.
+
+    ``on_round`` is called with each round's record as soon as it is done (progress).
 
     ``maint_health`` replaces the kernel's maint health in deciding who is liquidatable (a margin
     rule the liquidation engine does not know, such as portfolio margin's scenario grid); it
@@ -274,6 +277,8 @@ def run_cascade(
                 value,
             )
         )
+        if on_round is not None:
+            on_round(rounds[-1])
         impact = np.sign(flow) * config.impact_k * sigma * np.sqrt(np.abs(flow) / volume)
         log_price = fundamental + decay * (log_price - fundamental) + impact
     final = arrays.with_quantities(bal_qty, pos_qty, pos_funding)

@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Response
 
 from crossmargin.errors import InputError
-from crossmargin.margin.arrays import LEVELS, compile_accounts
+from crossmargin.margin.arrays import INIT, LEVELS, MAINT, compile_accounts
 from crossmargin.margin.engine import account_margins, evaluate_arrays, explain_arrays
 from crossmargin.service.api.deps import (
     CoreDep,
@@ -21,12 +21,20 @@ from crossmargin.service.api.deps import (
 from crossmargin.service.api.errors import NotFound
 from crossmargin.service.api.models import OpenAccount, StressIn, TradeIn, Transfer, WhatIfIn
 from crossmargin.service.core import MarginCore
+from crossmargin.service.risk import finite_or_none, heatmap
 from crossmargin.service.state import STATUS_NAMES
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
 SortKey = Literal[
-    "account_id", "equity_usd", "init_health_usd", "maint_health_usd", "health_ratio", "status"
+    "account_id",
+    "equity_usd",
+    "init_health_usd",
+    "maint_health_usd",
+    "health_ratio",
+    "status",
+    "leverage",
+    "distance_to_liquidation_frac",
 ]
 
 
@@ -41,16 +49,22 @@ def list_accounts(
     descending: bool = False,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    q: Annotated[str | None, Query(max_length=128)] = None,
 ) -> dict[str, Any]:
-    """Accounts the caller may see, with live figures; paged, sorted and filtered server-side."""
+    """Accounts the caller may see, with live figures, leverage and distance to liquidation
+    (linear estimate, in % and in daily-volatility units); paged, sorted and filtered
+    server-side (``q``: account-id substring)."""
     with core.lock:
         work = core.work
+        dist = core.distances()
         visible = np.arange(len(work.accounts))
         if not principal.can_read_all():
             owners = np.array(work.owners, dtype=object)
             visible = visible[owners == principal.owner] if visible.size else visible
         if status is not None:
             visible = visible[work.status[visible] == STATUS_NAMES.index(status)]
+        if q:
+            visible = np.array([i for i in visible if q in work.accounts[i].id], dtype=np.int64)
         if sort == "account_id":
             keys = np.array([work.accounts[i].id for i in visible], dtype=object)
             order = np.argsort(keys, kind="stable")
@@ -60,6 +74,8 @@ def list_accounts(
                 "init_health_usd": work.init_health,
                 "maint_health_usd": work.maint_health,
                 "status": work.status.astype(np.float64),
+                "leverage": np.nan_to_num(dist.leverage, nan=np.inf),
+                "distance_to_liquidation_frac": np.nan_to_num(dist.distance_frac, nan=np.inf),
                 "health_ratio": np.where(
                     work.maint_wl > 0,
                     work.maint_wa / np.where(work.maint_wl > 0, work.maint_wl, 1),
@@ -70,19 +86,51 @@ def list_accounts(
         if descending:
             order = order[::-1]
         page = visible[order][offset : offset + limit]
-        return {
-            "total": int(visible.size),
-            "offset": offset,
-            "accounts": [work.summary(int(i)) for i in page],
-        }
+        rows = []
+        for i in page.tolist():
+            asset = int(dist.distance_asset[i])
+            rows.append(
+                {
+                    **work.summary(i),
+                    "leverage": finite_or_none(float(dist.leverage[i])),
+                    "distance_to_liquidation_frac": finite_or_none(float(dist.distance_frac[i])),
+                    "distance_asset": work.asset_symbols[asset] if asset >= 0 else None,
+                    "distance_vol_units": finite_or_none(float(dist.distance_vol_units[i])),
+                }
+            )
+        return {"total": int(visible.size), "offset": offset, "accounts": rows}
 
 
 def _detail(core: MarginCore, i: int) -> dict[str, Any]:
     account = core.work.account_model(i)
     arrays = compile_accounts(core.tables, [account])
     report = account_margins(evaluate_arrays(core.tables, arrays))[0].to_dict()
+    prices = core.tables.price_usd
+    collateral = []
+    for symbol, qty in account.balances.items():
+        a = core.work.asset_id(symbol)
+        collateral.append(
+            {
+                "asset": symbol,
+                "qty": qty,
+                "price_usd": float(prices[a]),
+                "value_usd": qty * float(prices[a]),
+            }
+        )
+    weighted = explain_arrays(core.tables, arrays, MAINT, prices)
+    weighted_init = explain_arrays(core.tables, arrays, INIT, prices)
+    for row in collateral:
+        row["maint_weighted_usd"] = sum(
+            c.contribution_usd for c in weighted if c.kind == "balance" and c.name == row["asset"]
+        )
+        row["init_weighted_usd"] = sum(
+            c.contribution_usd
+            for c in weighted_init
+            if c.kind == "balance" and c.name == row["asset"]
+        )
     out: dict[str, Any] = {
         **core.work.summary(i),
+        "collateral": collateral,
         "balances": dict(account.balances),
         "positions": [p.model_dump() for p in account.positions],
         "margin": report,
@@ -157,6 +205,15 @@ def stress(
         arrays = compile_accounts(core.tables, [account])
         report = account_margins(evaluate_arrays(core.tables, arrays, prices), False)[0]
     return {"shocks": dict(body.shocks), "after": report.to_dict(), "before": core.work.summary(i)}
+
+
+@router.get("/{account_id}/heatmap")
+def stress_heatmap(account_id: str, core: CoreDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Maint health (USD) over a grid of moves (-30 % .. +30 %) of the account's two largest
+    exposures: rows move the first asset, columns the second."""
+    with core.lock:
+        i = readable_account(core, principal, account_id)
+        return heatmap(core, i)
 
 
 @router.get("/{account_id}/events")

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from crossmargin.service.api import accounts, errors, prices, stream, system
+from crossmargin.service.api import accounts, errors, prices, risk, stream, system
 from crossmargin.service.auth import KeyStore
 from crossmargin.service.core import MarginCore
 from crossmargin.service.ticks import Tick
@@ -64,7 +64,7 @@ def create_app(
     app.state.core = core
     app.state.keys = KeyStore(core.engine)
     errors.install(app)
-    for module in (accounts, prices, system, stream):
+    for module in (accounts, prices, system, risk, stream):
         app.include_router(module.router)
 
     @app.get("/v1/health", tags=["system"])

@@ -297,3 +297,36 @@ def test_admin_changes_parameters_and_opens_accounts(api: Any) -> None:
     )
     assert dup.status_code == 400
     assert client.get("/v1/accounts/carol-1", headers=h(keys.admin)).status_code == 200
+
+
+def test_detail_of_an_account_borrowing_its_underlying(api: Any) -> None:
+    """A cross account that borrows ETH while long ETH-PERP has no portfolio view (the Greeks
+    say why) but its detail still answers."""
+    client, keys, core = api
+    client.post(
+        "/v1/accounts", headers=h(keys.admin, "o"), json={"id": "borrower", "owner": "alice"}
+    )
+    client.post(
+        "/v1/accounts/borrower/deposits",
+        headers=h(keys.admin, "d"),
+        json={"asset": "USDC", "qty": 1e6},
+    )
+    assert (
+        client.post(
+            "/v1/accounts/borrower/withdrawals",
+            headers=h(keys.alice, "w"),
+            json={"asset": "ETH", "qty": 10.0},
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            "/v1/accounts/borrower/trades",
+            headers=h(keys.alice, "t"),
+            json={"market": "ETH-PERP", "qty": 5.0},
+        ).status_code
+        == 201
+    )
+    detail = client.get("/v1/accounts/borrower", headers=h(keys.alice))
+    assert detail.status_code == 200
+    assert "error" in detail.json()["greeks"]

@@ -375,7 +375,7 @@ def test_bad_replay_arguments(tmp_path: Path) -> None:
         csv_replay(path, sources=["a"])
     with pytest.raises(InputError, match="no rows of this asset"):
         csv_replay(path, asset="ETH")
-    with pytest.raises(InputError, match="not among the assets"):
+    with pytest.raises(InputError, match="is not an asset of the book"):
         csv_replay(path, known_assets={"ETH"})
     with pytest.raises(InputError, match="no such file"):
         csv_replay(tmp_path / "absent.csv")

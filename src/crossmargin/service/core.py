@@ -728,6 +728,26 @@ class MarginCore:
         settle = float(self.price_usd[self.base_tables.market_settle[m]])
         return float(marks[m]) / settle
 
+    def what_if_blocks(
+        self, account: Account, trades: Sequence[Trade], withdrawals: Mapping[str, float]
+    ) -> list[str]:
+        """Why a hypothetical change would be refused on the oracle's state (empty: it would
+        not be, on that ground)."""
+        reasons: list[str] = []
+        for asset, qty in withdrawals.items():
+            if qty > 0:
+                reasons += self._oracle_blocks([asset], f"withdrawal of {asset}")
+        held = {p.market: p.qty for p in account.positions}
+        for trade in trades:
+            old = held.get(trade.market, 0.0)
+            if abs(old + trade.qty) > abs(old):
+                spec = self.market_book.markets[trade.market]
+                reasons += self._oracle_blocks(
+                    [spec.underlying, spec.settle_asset], f"trade in {trade.market}"
+                )
+            held[trade.market] = old + trade.qty
+        return reasons
+
     def _oracle_blocks(self, assets: Iterable[str], what: str) -> list[str]:
         reasons = []
         for symbol in dict.fromkeys(assets):
@@ -895,16 +915,27 @@ class MarginCore:
             out["largest_risks"] = [work.summary(int(i)) for i in order]
         return out
 
-    def distances(self, max_age_s: float = 2.0) -> Any:
+    def distances(self) -> Any:
         """Leverage and distance to liquidation of every account (:mod:`crossmargin.service.
-        risk`), recomputed when older than ``max_age_s`` (call under the lock)."""
-        from crossmargin.service.risk import compute_distances
+        risk`): the last computation, refreshed by :meth:`refresh_distances` on a timer;
+        computed here only when there is none or the accounts changed (call under the lock)."""
+        from crossmargin.service.risk import Snapshot, compute_distances
 
         cached = self._distances
-        stale = cached is None or time.time() - cached.computed_s > max_age_s
-        if stale or cached.leverage.size != len(self.work.accounts):
-            self._distances = compute_distances(self)
+        if cached is None or cached.leverage.size != len(self.work.accounts):
+            self._distances = compute_distances(Snapshot.of(self))
         return self._distances
+
+    def refresh_distances(self) -> None:
+        """Recompute :meth:`distances` from a snapshot, outside the writer lock."""
+        from crossmargin.service.risk import Snapshot, compute_distances
+
+        with self.lock:
+            snapshot = Snapshot.of(self)
+        fresh = compute_distances(snapshot)
+        with self.lock:
+            if fresh.leverage.size == len(self.work.accounts):
+                self._distances = fresh
 
     def oracle_view(self) -> dict[str, Any]:
         view = {}

@@ -340,7 +340,7 @@ def csv_replay(
         unknown = sorted(set(names) - set(known_assets))
         if unknown:
             raise InputError(
-                "asset", unknown[0], f"in {where} but not among the assets {sorted(known_assets)}"
+                "asset", unknown[0], f"{unknown[0]} is not an asset of the book (in {where})"
             )
     return _replay_batches(rows, source_names)
 

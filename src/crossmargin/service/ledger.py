@@ -151,9 +151,12 @@ class Ledger:
         account_id: str | None = None,
         kinds: Iterable[str] | None = None,
         newest_first: bool = False,
+        with_changes: bool = True,
     ) -> list[dict[str, Any]]:
-        """Events as dicts (``seq, key, kind, account_id, body, result, created_s``)."""
-        query = sa.select(db.events).where(db.events.c.seq > after_seq)
+        """Events as dicts (``seq, key, kind, account_id, body, result, created_s`` and, with
+        ``with_changes``, ``changes``: the genesis of a big book is megabytes of them)."""
+        columns = [c for c in db.events.columns if with_changes or c.name != "changes"]
+        query = sa.select(*columns).where(db.events.c.seq > after_seq)
         if account_id is not None:
             query = query.where(db.events.c.account_id == account_id)
         if kinds is not None:
@@ -171,7 +174,7 @@ class Ledger:
                 "kind": r["kind"],
                 "account_id": r["account_id"],
                 "body": json.loads(r["body"]),
-                "changes": json.loads(r["changes"]),
+                **({"changes": json.loads(r["changes"])} if with_changes else {}),
                 "result": json.loads(r["result"]),
                 "created_s": float(r["created_s"]),
             }

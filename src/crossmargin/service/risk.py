@@ -16,9 +16,17 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from crossmargin.errors import InputError
-from crossmargin.margin.arrays import MAINT, FloatArray, IntArray, compile_accounts
+from crossmargin.margin.arrays import (
+    MAINT,
+    FloatArray,
+    IntArray,
+    MarketTables,
+    PortfolioArrays,
+    compile_accounts,
+)
 from crossmargin.margin.engine import evaluate_arrays
 from crossmargin.margin.kernel import evaluate_groups, market_marks_usd
 
@@ -27,6 +35,7 @@ if TYPE_CHECKING:
 
 BUMP_FRAC = 1e-4  # relative price bump of the finite-difference sensitivity
 DEFAULT_DAILY_VOL = 0.04  # assets without a history or a default: ETH-like
+MIN_DAILY_VOL = 0.001  # 10 bp a day: the floor of any asset's volatility (stablecoins)
 STABLE_BAND = 0.02  # an asset priced within 2 % of 1 USD is a stablecoin
 HEATMAP_MOVES = tuple(round(-0.3 + 0.05 * k, 2) for k in range(13))
 
@@ -46,7 +55,8 @@ class Distances:
 
 def daily_vols(core: MarginCore) -> FloatArray:
     """Per asset, the daily volatility of its sampled live prices (>= 30 samples), else the
-    cascade model's default, else 4 %; stablecoins' own."""
+    cascade model's default, else 4 %; never below :data:`MIN_DAILY_VOL` (a stablecoin's
+    near-zero noise would put it millions of sigmas away)."""
     from crossmargin.simulation.cascade import DEFAULT_SIGMA_DAILY
 
     vols = np.full(core.work.n_assets, DEFAULT_DAILY_VOL)
@@ -58,59 +68,78 @@ def daily_vols(core: MarginCore) -> FloatArray:
             returns = np.diff(np.log([p for _, p in samples]))
             interval = float(np.mean(np.diff(times)))
             if interval > 0.0:
-                vols[a] = max(float(np.sqrt(np.mean(returns**2) * 86_400.0 / interval)), 1e-6)
-    return vols
+                vols[a] = float(np.sqrt(np.mean(returns**2) * 86_400.0 / interval))
+    return np.asarray(np.maximum(vols, MIN_DAILY_VOL), dtype=np.float64)
 
 
-def compute_distances(core: MarginCore) -> Distances:
+@dataclass(frozen=True)
+class Snapshot:
+    """What :func:`compute_distances` reads, copied under the core's lock so the work runs
+    outside it (ticks are not held up by a pool-wide computation)."""
+
+    tables: MarketTables
+    arrays: PortfolioArrays
+    exposure: npt.NDArray[np.bool_]
+    maint_health: FloatArray
+    equity: FloatArray
+    vols: FloatArray
+
+    @staticmethod
+    def of(core: MarginCore) -> Snapshot:
+        work = core.work
+        arrays = work.arrays.with_quantities(
+            work.arrays.bal_qty.copy(), work.arrays.pos_qty.copy(), work.arrays.pos_funding.copy()
+        )
+        return Snapshot(
+            core.tables,
+            arrays,
+            work.exposure.copy(),
+            work.maint_health.copy(),
+            work.equity.copy(),
+            daily_vols(core),
+        )
+
+
+def compute_distances(snap: Snapshot) -> Distances:
     """Leverage and linear distance to liquidation of every account (2 kernel passes per
-    asset over every group; call under the core's lock)."""
-    work, tables = core.work, core.tables
-    n_groups, n = work.arrays.n_groups, len(work.accounts)
-    health0 = work.maint_health
+    asset over every group)."""
+    tables, arrays = snap.tables, snap.arrays
+    n_groups, n = arrays.n_groups, arrays.n_accounts
+    health0 = snap.maint_health
     best = np.full(n, np.inf)
     best_asset = np.full(n, -1, dtype=np.int64)
     out = (np.empty(n_groups), np.empty(n_groups), np.empty(n_groups))
-    for a in range(work.n_assets):
-        if not work.exposure[a].any():
+    for a in range(tables.n_assets):
+        if not snap.exposure[a].any():
             continue
         sides = []
         for sign in (1.0, -1.0):
             evaluate_groups(
-                tables,
-                work.arrays,
-                MAINT,
-                None,
-                a,
-                np.full(n_groups, 1.0 + sign * BUMP_FRAC),
-                out=out,
+                tables, arrays, MAINT, None, a, np.full(n_groups, 1.0 + sign * BUMP_FRAC), out=out
             )
-            sides.append(_per_account(work, out[0] - out[1]))
+            sides.append(_per_account(arrays, out[0] - out[1]))
         slope = (sides[0] - sides[1]) / (2.0 * BUMP_FRAC)  # dH / d(relative move)
         with np.errstate(divide="ignore", invalid="ignore"):
             root = np.where(slope != 0.0, -health0 / slope, np.nan)
         # a price cannot fall 100 %; an account already below zero is at distance 0
-        feasible = np.isfinite(root) & (root > -1.0) & work.exposure[a]
+        feasible = np.isfinite(root) & (root > -1.0) & snap.exposure[a]
         distance = np.where(health0 < 0.0, 0.0, np.abs(root))
         closer = feasible & (distance < best)
         best = np.where(closer, distance, best)
         best_asset = np.where(closer, a, best_asset)
-    vols = daily_vols(core)
     marks = market_marks_usd(tables)
-    notional = np.abs(work.arrays.pos_qty) * marks[work.arrays.pos_market]
-    gross = np.bincount(
-        work.arrays.group_account[work.arrays.pos_group], weights=notional, minlength=n
-    )
-    equity = work.equity
+    notional = np.abs(arrays.pos_qty) * marks[arrays.pos_market]
+    gross = np.bincount(arrays.group_account[arrays.pos_group], weights=notional, minlength=n)
+    equity = snap.equity
     with np.errstate(divide="ignore", invalid="ignore"):
         leverage = np.where(equity > 0.0, gross / np.where(equity > 0.0, equity, 1.0), np.nan)
     best = np.where(np.isfinite(best), best, np.nan).astype(np.float64)
-    vol_units = np.where(best_asset >= 0, best / vols[np.maximum(best_asset, 0)], np.nan)
+    vol_units = np.where(best_asset >= 0, best / snap.vols[np.maximum(best_asset, 0)], np.nan)
     return Distances(time.time(), leverage, best, best_asset, vol_units)
 
 
-def _per_account(work: Any, values: FloatArray) -> FloatArray:
-    sums = np.bincount(work.arrays.group_account, weights=values, minlength=len(work.accounts))
+def _per_account(arrays: PortfolioArrays, values: FloatArray) -> FloatArray:
+    sums = np.bincount(arrays.group_account, weights=values, minlength=arrays.n_accounts)
     return np.asarray(sums, dtype=np.float64)
 
 
@@ -177,8 +206,8 @@ def pool_stress(core: MarginCore) -> list[dict[str, Any]]:
             prices,
             out=(np.empty(n_groups), np.empty(n_groups), np.empty(n_groups)),
         )
-        health = _per_account(work, wa - wl)
-        equity = _per_account(work, eq)
+        health = _per_account(work.arrays, wa - wl)
+        equity = _per_account(work.arrays, eq)
         out.append(
             {
                 "name": name,

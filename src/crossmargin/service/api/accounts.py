@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from fastapi import APIRouter, Query, Response
 
-from crossmargin.errors import InputError
+from crossmargin.errors import CrossmarginError
 from crossmargin.margin.arrays import INIT, LEVELS, MAINT, compile_accounts
 from crossmargin.margin.engine import account_margins, evaluate_arrays, explain_arrays
 from crossmargin.service.api.deps import (
@@ -139,15 +139,19 @@ def _detail(core: MarginCore, i: int) -> dict[str, Any]:
         from crossmargin.portfolio import portfolio_from_book, portfolio_greeks
 
         book = core.account_book(i)
-        try:
+        try:  # e.g. a borrowed underlying has no portfolio view: say why, keep the rest
             spec = portfolio_from_book(book, account.id)
             out["greeks"] = portfolio_greeks(spec.to_portfolio())
-        except InputError as exc:
+        except CrossmarginError as exc:
             out["greeks"] = {"error": str(exc)}
         if account.mode == "portfolio":
             from crossmargin.margin.engine import MarginEngine
 
-            out["portfolio"] = MarginEngine(book).portfolio_result(book.accounts[0]).to_dict(False)
+            try:
+                result = MarginEngine(book).portfolio_result(book.accounts[0])
+                out["portfolio"] = result.to_dict(False)
+            except CrossmarginError as exc:
+                out["portfolio"] = {"error": str(exc)}
     return out
 
 
@@ -179,16 +183,36 @@ def explain(
 def what_if(
     account_id: str, body: WhatIfIn, core: CoreDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    """The account before and after a hypothetical change at the live prices (nothing moves)."""
-    from crossmargin.margin.engine import MarginEngine, Trade
+    """The account before and after a hypothetical change (nothing moves): the live prices and
+    the oracle's conservative valuation, through the same kernel as the live figures; a
+    portfolio-mode account through its scenario grid. ``blocked`` lists the changes that add
+    risk on an asset whose oracle is not healthy."""
+    from crossmargin.margin.engine import MarginEngine, Trade, WhatIf, apply_changes
 
+    trades = [Trade(market=t.market, qty=t.qty) for t in body.trades]
     with core.lock:
         i = readable_account(core, principal, account_id)
-        book = core.account_book(i)
+        account = core.work.account_model(i)
+        if account.mode == "portfolio":
+            book = core.account_book(i)
+        else:
+            tables = core.tables
+            for n, trade in enumerate(trades):
+                core.work.market_id(trade.market, f"trades[{n}].market")
+            for symbol in body.withdrawals:
+                core.work.asset_id(symbol, f"withdrawals.{symbol}")
+            prices = tables.prices_with(dict(body.prices))
+            before = account_margins(evaluate_arrays(tables, compile_accounts(tables, [account])))
+            changed = apply_changes(
+                core.market_book, account, trades, dict(body.withdrawals), tables
+            )
+            after = account_margins(
+                evaluate_arrays(tables, compile_accounts(tables, [changed]), prices)
+            )
+            blocked = core.what_if_blocks(account, trades, dict(body.withdrawals))
+            return WhatIf(before[0], after[0], tuple(blocked)).to_dict()
     engine = MarginEngine(book)
-    trades = [Trade(market=t.market, qty=t.qty) for t in body.trades]
-    result = engine.what_if(account_id, trades, dict(body.withdrawals), dict(body.prices))
-    return result.to_dict()
+    return engine.what_if(account_id, trades, dict(body.withdrawals), dict(body.prices)).to_dict()
 
 
 @router.post("/{account_id}/stress")
@@ -226,9 +250,9 @@ def history(
     """The account's journal, newest first."""
     with core.lock:
         readable_account(core, principal, account_id)
-    events = core.ledger.events(account_id=account_id, limit=limit, newest_first=True)
-    for event in events:
-        event.pop("changes", None)
+    events = core.ledger.events(
+        account_id=account_id, limit=limit, newest_first=True, with_changes=False
+    )
     return {"events": events}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from crossmargin.service.api import accounts, errors, prices, risk, stream, system
+from crossmargin.service.api import accounts, errors, pages, prices, risk, stream, system
 from crossmargin.service.auth import KeyStore
 from crossmargin.service.core import MarginCore
 from crossmargin.service.ticks import Tick
@@ -21,10 +21,12 @@ def create_app(
     feed: Iterable[list[Tick]] | None = None,
     sweep_s: float = 1.0,
     persist_s: float = 5.0,
+    distances_s: float = 2.0,
 ) -> FastAPI:
     """The app over ``core``. ``feed`` (batches of ticks, already paced) runs in a thread;
     every ``sweep_s`` the oracle states are re-aggregated (a silent feed turns stale);
-    every ``persist_s`` the live prices are saved."""
+    every ``persist_s`` the live prices are saved; every ``distances_s`` the pool's distances
+    to liquidation are recomputed off the writer lock."""
     stop = threading.Event()
 
     @contextlib.asynccontextmanager
@@ -36,6 +38,7 @@ def create_app(
             asyncio.create_task(_every(sweep_s, core.sweep)),
             asyncio.create_task(_every(persist_s, core.persist_prices)),
         ]
+        tasks.append(asyncio.create_task(_every(distances_s, core.refresh_distances)))
         if core.config.dynamic_haircuts:
             tasks.append(
                 asyncio.create_task(_every(core.config.haircut_interval_s, core.recompute_haircuts))
@@ -64,7 +67,7 @@ def create_app(
     app.state.core = core
     app.state.keys = KeyStore(core.engine)
     errors.install(app)
-    for module in (accounts, prices, system, risk, stream):
+    for module in (accounts, prices, system, risk, stream, pages):
         app.include_router(module.router)
 
     @app.get("/v1/health", tags=["system"])

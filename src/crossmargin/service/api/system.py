@@ -34,10 +34,19 @@ def events(
     core: CoreDep,
     after_seq: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    kind: str | None = None,
+    kind: Annotated[str | None, Query(max_length=32)] = None,
+    newest_first: bool = False,
+    with_changes: bool = False,
 ) -> dict[str, Any]:
-    """The journal after ``after_seq`` (the tape: margin calls, liquidations, movements)."""
-    found = core.ledger.events(after_seq, limit, kinds=[kind] if kind else None)
+    """The journal after ``after_seq`` (the tape: margin calls, liquidations, movements);
+    ``newest_first`` for the latest events; the row changes only with ``with_changes``."""
+    found = core.ledger.events(
+        after_seq,
+        limit,
+        kinds=[kind] if kind else None,
+        newest_first=newest_first,
+        with_changes=with_changes,
+    )
     return {"events": found}
 
 

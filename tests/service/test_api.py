@@ -302,7 +302,7 @@ def test_admin_changes_parameters_and_opens_accounts(api: Any) -> None:
 def test_detail_of_an_account_borrowing_its_underlying(api: Any) -> None:
     """A cross account that borrows ETH while long ETH-PERP has no portfolio view (the Greeks
     say why) but its detail still answers."""
-    client, keys, core = api
+    client, keys, _ = api
     client.post(
         "/v1/accounts", headers=h(keys.admin, "o"), json={"id": "borrower", "owner": "alice"}
     )

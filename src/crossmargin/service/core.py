@@ -438,7 +438,7 @@ class MarginCore:
 
     def _margin_call(self, i: int) -> list[Published]:
         summary = self.work.summary(i)
-        key = f"margin_call:{summary['account_id']}:{self.now_s:.6f}"
+        key = f"margin_call:{summary['account_id']}:{time.time_ns()}"  # unique per call
         committed = self.ledger.commit(
             "margin_call",
             key,
@@ -504,7 +504,7 @@ class MarginCore:
         totals["socialized_usd"] = totals.get("socialized_usd", 0.0) + flows.socialized_usd
         totals["bad_debt_usd"] = totals.get("bad_debt_usd", 0.0) + flows.socialized_external_usd
         batch: list[tuple[str, str, dict[str, Any], list[Change], dict[str, Any], str | None]] = []
-        stamp = f"{self.now_s:.6f}"
+        stamp = str(time.time_ns())  # unique: two batches at one price time are two events
         for i, old, new in zip(chosen, models, after, strict=True):
             outcome = outcomes[old.id]
             if not steps.get(old.id) and outcome.status == "healthy":
@@ -547,6 +547,8 @@ class MarginCore:
             )
         )
         committed = self.ledger.commit_many(batch)
+        if any(c.replayed for c in committed):  # memory would diverge from the database
+            raise RuntimeError("liquidation event key collision: state not applied")
         self.system = totals
         messages: list[Published] = []
         for i, new in zip(chosen, after, strict=True):
@@ -589,10 +591,10 @@ class MarginCore:
     ) -> Committed:
         """A deposit, withdrawal or trade; idempotent by ``key``; refused if it would leave
         init health < 0 while adding risk."""
-        stored = self.ledger.lookup(key, {"kind": kind, "account": account_id, **body})
-        if stored is not None:
-            return stored
-        with self.lock:
+        with self.lock:  # looked up under the writer lock: a retry racing its original waits
+            stored = self.ledger.lookup(key, {"kind": kind, "account": account_id, **body})
+            if stored is not None:
+                return stored
             i = self.work.account_index(account_id)
             old = self.work.account_model(i)
             trades: list[Trade] = []
@@ -762,10 +764,10 @@ class MarginCore:
         pay shorts when positive. Each position's unrealized funding (owed, settle units) grows
         by ``qty x mark x rate``; the net imbalance is the house's (``house_usd``)."""
         body = {"market": market, "rate_frac": rate_frac, "by": who}
-        stored = self.ledger.lookup(key, body)
-        if stored is not None:
-            return stored
-        with self.lock:
+        with self.lock:  # looked up under the writer lock: a retry racing its original waits
+            stored = self.ledger.lookup(key, body)
+            if stored is not None:
+                return stored
             m = self.work.market_id(market, "market")
             rate = _finite("rate_frac", rate_frac, -0.1, 0.1, "must be within +/-0.1 per payment")
             mark = self._mark_settle(m)
@@ -811,10 +813,10 @@ class MarginCore:
     # -- accounts and parameters ------------------------------------------------------------------
     def open_account(self, account: Account, owner: str, key: str) -> Committed:
         body = {"account": account.model_dump(mode="json"), "owner": owner}
-        stored = self.ledger.lookup(key, body)
-        if stored is not None:
-            return stored
-        with self.lock:
+        with self.lock:  # looked up under the writer lock: a retry racing its original waits
+            stored = self.ledger.lookup(key, body)
+            if stored is not None:
+                return stored
             if account.id in self.work.index:
                 raise InputError("id", account.id, "an account with this id exists")
             book_from_data(
@@ -840,10 +842,10 @@ class MarginCore:
     ) -> Committed:
         """Change an asset's risk parameters (a versioned parameter event); re-margins all."""
         body = {"asset": symbol, "patch": dict(patch), "by": who}
-        stored = self.ledger.lookup(key, body)
-        if stored is not None:
-            return stored
-        with self.lock:
+        with self.lock:  # looked up under the writer lock: a retry racing its original waits
+            stored = self.ledger.lookup(key, body)
+            if stored is not None:
+                return stored
             if symbol not in self.market_book.assets:
                 raise UnknownNameError("asset", symbol, "unknown asset")
             if "price" in patch:

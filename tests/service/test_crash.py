@@ -857,12 +857,11 @@ def test_twenty_kills(tmp_path: Path) -> None:
 
 def test_a_retry_racing_its_original_is_applied_once(tmp_path: Path) -> None:
     """A client that timed out retries while its original request still waits for the single
-    writer (behind a re-margin or a liquidation): both pass ``ledger.lookup`` (nothing is
-    committed yet), then run one after the other under ``core.lock``. The second computes the
-    deposit again on the rows the first changed, the ledger finds its key and answers with the
-    stored event (``replayed``) without writing - but the working set keeps the second deposit:
-    memory holds 82,000 USDC, the database 81,000, and the next movement of USDC writes the
-    doubled balance to the database under a valid event."""
+    writer (behind a re-margin or a liquidation). When the key was looked up before the lock,
+    both passed (nothing committed yet); the second then computed the deposit again on the rows
+    the first changed and was answered as a replay, but memory kept the second deposit (82,000
+    USDC against 81,000 in the database). Now the second finds the first's event under the lock:
+    one deposit, in memory and in the database."""
     engine = db.connect(db.default_url(tmp_path / "race.db"))
     db.upgrade(engine)
     MarginCore.initialize(engine, load_demo_book())

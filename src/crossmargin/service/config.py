@@ -28,6 +28,9 @@ class ServiceConfig(BaseModel):
         description="Margin call when maint weighted assets / weighted liabilities falls below "
         "this (or init health < 0).",
     )
+    margin_call_repeat_s: PositiveS = Field(
+        300.0, description="An account is margin-called again only after this long (hysteresis)."
+    )
     auto_liquidate: bool = Field(True, description="Liquidate accounts with maint health < 0.")
     liquidation_retry_s: PositiveS = Field(
         5.0, description="An account the engine could not restore is retried after this long."

@@ -20,6 +20,7 @@ Every change of state goes through one lock (the single writer) and one ledger t
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
 import time
@@ -134,6 +135,8 @@ class MarginCore:
         #: sampled aggregated prices per asset (epoch s, USD): the dynamic haircuts' input
         self.history: dict[str, deque[tuple[float, float]]] = {}
         self._distances: Any = None
+        self._distances_version = -1
+        self._called_at: dict[int, float] = {}
         self._load()
 
     # -- start-up -----------------------------------------------------------------------------
@@ -176,7 +179,7 @@ class MarginCore:
         for name in SYSTEM_FIGURES:
             value = cfg.insurance_fund_usd if name == "insurance_fund_usd" else 0.0
             changes.append({"t": "system", "name": name, "value": value})
-        ledger.commit(
+        ledger.commit_inserts(
             "genesis",
             "genesis",
             {"accounts": len(book.accounts), "assets": list(book.assets)},
@@ -257,6 +260,10 @@ class MarginCore:
         self.now_s = time.time()
         self.tables = self._live_tables()
         self.work.remargin(self.tables, np.arange(len(self.work.accounts)), self.thresholds)
+        # the loaded book is long-lived: keep the collector from walking it again (a full pass
+        # over 100,000 accounts' models stalls the writer for seconds)
+        gc.collect()
+        gc.freeze()
 
     def _live_tables(self) -> MarketTables:
         return live_tables(
@@ -335,14 +342,17 @@ class MarginCore:
                     a = self.work.asset_id(symbol)
                     if aggregated.state is not OracleState.HALTED and aggregated.n_used > 0:
                         mid = aggregated.price_usd
-                        self.price_usd[a] = mid
-                        self.weight_factors[:, a] = (
+                        factors = (
                             aggregated.init_asset_price_usd / mid,
                             aggregated.init_liab_price_usd / mid,
                             aggregated.asset_price_usd / mid,
                             aggregated.liab_price_usd / mid,
                         )
-                        touched.append(a)
+                        # a sweep that finds the same price re-margins nobody
+                        if self.price_usd[a] != mid or tuple(self.weight_factors[:, a]) != factors:
+                            self.price_usd[a] = mid
+                            self.weight_factors[:, a] = factors
+                            touched.append(a)
                         self._sample(symbol, mid)
                 for event in self.oracle.events[before:]:
                     if event.kind == "state":
@@ -424,7 +434,12 @@ class MarginCore:
         messages = self._account_messages(pushed)
         for i, was in zip(changed.tolist(), old[new != old].tolist(), strict=True):
             now = int(self.work.status[i])
-            if now == MARGIN_CALL and was < MARGIN_CALL:
+            # hysteresis: an account flapping around the threshold is called once a while
+            recent = (
+                self.now_s - self._called_at.get(i, -math.inf) < self.config.margin_call_repeat_s
+            )
+            if now == MARGIN_CALL and was < MARGIN_CALL and not recent:
+                self._called_at[i] = self.now_s
                 messages.extend(self._margin_call(i))
         if self.config.auto_liquidate:
             due = accounts[new >= LIQUIDATABLE]
@@ -933,8 +948,12 @@ class MarginCore:
         from crossmargin.service.risk import Snapshot, compute_distances
 
         with self.lock:
+            if self._distances is not None and self._distances_version == self.remargins:
+                return  # nothing re-margined since the last computation
+            version = self.remargins
             snapshot = Snapshot.of(self)
         fresh = compute_distances(snapshot)
+        self._distances_version = version
         with self.lock:
             if fresh.leverage.size == len(self.work.accounts):
                 self._distances = fresh

@@ -141,6 +141,46 @@ class Ledger:
                 out.append(Committed(int(primary_key[0]), dict(result), False))
         return out
 
+    def commit_inserts(
+        self,
+        kind: str,
+        key: str,
+        body: Mapping[str, Any],
+        changes: Sequence[Change],
+        result: Mapping[str, Any],
+    ) -> Committed:
+        """Like :meth:`commit` for an event that only creates rows (the genesis of an empty
+        database): one multi-row INSERT per table instead of an UPDATE-then-INSERT per row
+        (100,000 accounts: seconds, not a quarter of an hour). Same event, same rows."""
+        digest = body_hash(body)
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for change in changes:
+            table = self._tables[change["t"]]
+            grouped.setdefault(change["t"], []).append(
+                {c.name: change[c.name] for c in table.columns if c.name in change}
+            )
+        with self.engine.begin() as connection:
+            stored = self._lookup(connection, key, digest)
+            if stored is not None:
+                return stored
+            for name, rows in grouped.items():
+                connection.execute(self._tables[name].insert(), rows)
+            inserted = connection.execute(
+                db.events.insert().values(
+                    key=key,
+                    kind=kind,
+                    account_id=None,
+                    body_hash=digest,
+                    body=canonical_json(body),
+                    changes=canonical_json(list(changes)),
+                    result=canonical_json(result),
+                    created_s=time.time(),
+                )
+            )
+            primary_key = inserted.inserted_primary_key
+            assert primary_key is not None  # an INSERT always returns its key
+        return Committed(int(primary_key[0]), dict(result), False)
+
     def _apply(self, connection: Connection, change: Change) -> None:
         apply_change(connection, self._tables, change)
 

@@ -21,7 +21,7 @@ def create_app(
     feed: Iterable[list[Tick]] | None = None,
     sweep_s: float = 1.0,
     persist_s: float = 5.0,
-    distances_s: float = 2.0,
+    distances_s: float = 5.0,
 ) -> FastAPI:
     """The app over ``core``. ``feed`` (batches of ticks, already paced) runs in a thread;
     every ``sweep_s`` the oracle states are re-aggregated (a silent feed turns stale);

@@ -303,16 +303,22 @@ class _Run:
         """Maint health, the policy's target figure (driven to >= 0) and equity, per group.
 
         One kernel call at maint; a second at init only for the ``init`` target. With
-        ``groups``, only those entries are computed (trial states touch only their groups).
+        ``groups``, only those entries are computed (trial states touch only their groups) and
+        the others are 0: callers read ``[groups]`` only.
         """
         wa, wl, equity = self.health(state, MAINT, groups)
-        maint = wa - wl
+        sel: IntArray | slice = groups if groups.size else slice(None)
+        maint = np.zeros(wa.size)
+        maint[sel] = wa[sel] - wl[sel]
+        if self.config.target == "close_factor":
+            return maint, maint, equity  # stop once maint health (Aave HF 1) is back
+        target = np.zeros(wa.size)
         if self.config.target == "init":
             wa_i, wl_i, _ = self.health(state, INIT, groups)
-            return maint, wa_i - wl_i, equity
-        if self.config.target == "maint_buffer":
-            return maint, wa - wl * (1.0 + self.config.buffer_frac), equity
-        return maint, maint, equity  # close_factor: stop once maint health (Aave HF 1) is back
+            target[sel] = wa_i[sel] - wl_i[sel]
+        else:  # maint_buffer
+            target[sel] = wa[sel] - wl[sel] * (1.0 + self.config.buffer_frac)
+        return maint, target, equity
 
     # -- the loop -------------------------------------------------------------------------------
     def execute(self) -> None:
@@ -450,12 +456,20 @@ class _Run:
         return self.levels(trial, chosen.group)[1][chosen.group]
 
     def full_units(self, st: _State, chosen: _Candidates) -> FloatArray:
-        """Units of the full candidate: |position qty| or collateral that repays the debt."""
+        """Units of the full candidate: |position qty| or collateral that repays the debt.
+
+        Never negative: a pair listed before an earlier step of the same batch turned its
+        collateral row negative (a position close realizing a loss or funding into it) or its
+        debt row non-negative sells nothing - a negative sale would buy collateral with new
+        debt and charge negative fees (:meth:`sell_everything` runs ranks of one candidate
+        list in turn).
+        """
         units = np.zeros(chosen.size)
         pos = chosen.kind == KIND_POSITION
         units[pos] = np.abs(st.pos_qty[chosen.row_a[pos]])
         liab, coll = chosen.row_a[~pos], chosen.row_b[~pos]
-        units[~pos] = np.minimum(st.bal_qty[coll], self.collateral_for(st, liab, coll))
+        collateral = np.minimum(st.bal_qty[coll], self.collateral_for(st, liab, coll))
+        units[~pos] = np.maximum(collateral, 0.0)
         return units
 
     def collateral_for(self, st: _State, liab: IntArray, coll: IntArray, share: Any = 1.0) -> Any:
@@ -840,13 +854,18 @@ class _Run:
         # the group's deficit, taken from its rows in order
         before = _cumsum_in_group(row_group, debt) - debt
         covered = np.clip(np.maximum(-equity[row_group], 0.0) - before, 0.0, debt)
-        fund_before = np.cumsum(covered) - covered
-        paid = np.clip(self.flows.insurance_fund_usd - fund_before, 0.0, covered)
+        # what the fund owes before each row: an exclusive prefix sum (cumsum(covered) - covered
+        # rounds at the deficits' magnitude and could overdraw the fund by a few of its ulps)
+        fund = self.flows.insurance_fund_usd
+        owed_before = np.zeros_like(covered)
+        np.cumsum(covered[:-1], out=owed_before[1:])
+        paid = np.clip(fund - owed_before, 0.0, covered)
         left = covered - paid
         left[left <= cfg.dust_usd] = 0.0
         st.bal_qty[rows] += (paid + left) / px
-        self.flows.insurance_fund_usd -= float(paid.sum())
-        self.flows.insurance_paid_usd += float(paid.sum())
+        paid_usd = min(float(paid.sum()), fund)  # a float sum: never more than the fund held
+        self.flows.insurance_fund_usd = fund - paid_usd
+        self.flows.insurance_paid_usd += paid_usd
         loss_by_asset = np.bincount(row_asset, left, self.tables.n_assets)
         reasons: dict[int, str] = {}
         haircuts: list[tuple[int, IntArray, float]] = []

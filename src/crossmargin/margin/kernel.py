@@ -392,11 +392,15 @@ def evaluate_groups(
     Prices default to the book's. ``out`` may pass three float64 arrays of ``n_groups`` to be
     filled (no allocation: a tick loop reuses them). Pass ``bal_contrib`` / ``pos_contrib`` of
     one slot per row to receive row contributions. A non-empty ``groups`` evaluates only those
-    groups; the other entries of the returned arrays are then undefined.
+    groups; the other entries are 0 in arrays allocated here, and keep the caller's values in
+    ``out`` (never touched: a solver reusing buffers pays only for its groups).
     """
     prices = tables.price_usd if price_usd is None else price_usd
     if out is None:
-        out = (np.empty(arrays.n_groups), np.empty(arrays.n_groups), np.empty(arrays.n_groups))
+        # every slot is written when all groups are evaluated; a subset leaves the rest as
+        # allocated, so those must start defined (np.empty would hand back stale memory)
+        alloc = np.zeros if groups.shape[0] > 0 else np.empty
+        out = (alloc(arrays.n_groups), alloc(arrays.n_groups), alloc(arrays.n_groups))
     health_kernel(
         level,
         prices,

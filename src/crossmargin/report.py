@@ -1,4 +1,11 @@
-"""Rich rendering of margin reports for the terminal."""
+"""Rich rendering of margin reports for the terminal.
+
+Names, account ids and every other user string are rendered verbatim, as :class:`Text` (never
+parsed as rich markup or emoji codes: an id ``[b]whale[/b]`` shows its brackets and ``[/]``
+does not crash). Every table first checks that the figures it shows are finite
+(:func:`crossmargin.errors.check_finite`): a NaN or infinite figure is an error naming the
+account, never a printed ``inf``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from crossmargin.errors import check_finite
 from crossmargin.haircuts.dynamic import HaircutRecommendation
 from crossmargin.margin.engine import (
     AccountMargin,
@@ -49,6 +57,16 @@ def ratio(value: float) -> str:
     return "∞" if math.isinf(value) else f"{value:.3f}"
 
 
+def plain(text: str, style: str = "") -> Text:
+    """A user string (name, id, label) shown verbatim: no markup, no emoji codes."""
+    return Text(text, style=style)
+
+
+def _title(text: str) -> Text:
+    """A table title holding user strings (rich styles ``str`` titles as ``table.title``)."""
+    return Text(text, style="table.title")
+
+
 def _health(level: LevelFigures) -> Text:
     style = "red" if level.health_usd < 0 else "green"
     return Text(usd(level.health_usd), style=style)
@@ -56,7 +74,8 @@ def _health(level: LevelFigures) -> Text:
 
 def margin_table(reports: Sequence[AccountMargin], title: str = "Margin") -> Table:
     """One row per account (and per isolated bucket): equity, health at both levels, status."""
-    table = Table(title=title, header_style="bold")
+    check_finite([r.to_dict() for r in reports])
+    table = Table(title=_title(title), header_style="bold")
     table.add_column("account / bucket")
     table.add_column("equity $", justify="right")
     table.add_column("init health $", justify="right")
@@ -72,7 +91,7 @@ def margin_table(reports: Sequence[AccountMargin], title: str = "Margin") -> Tab
             rows += [(f"  └ {b.name}", b) for b in report.buckets]
         for name, figures in rows:
             table.add_row(
-                name,
+                plain(name),
                 usd(figures.equity_usd),
                 _health(figures.init),
                 usd(figures.maint.weighted_assets_usd),
@@ -99,6 +118,7 @@ def _status(figures: AccountMargin | BucketMargin) -> Text:
 
 def liquidation_table(reports: Sequence[AccountMargin]) -> Table:
     """Per account (and isolated bucket) and asset: prices where maint health reaches zero."""
+    check_finite([r.to_dict() for r in reports])
     table = Table(title="Liquidation prices (maint health = 0, other prices fixed)")
     table.add_column("account / bucket")
     table.add_column("asset")
@@ -119,8 +139,8 @@ def liquidation_table(reports: Sequence[AccountMargin]) -> Table:
                 nearest = lp.nearest_usd
                 move = "-" if nearest is None else f"{nearest / lp.price_usd - 1.0:+.1%}"
                 table.add_row(
-                    name,
-                    symbol,
+                    plain(name),
+                    plain(symbol),
                     price(lp.price_usd),
                     price(lp.below_usd),
                     price(lp.above_usd),
@@ -132,6 +152,7 @@ def liquidation_table(reports: Sequence[AccountMargin]) -> Table:
 
 def explain_table(rows: Sequence[Contribution], level: str) -> Table:
     """Each balance's and position's contribution to health, largest first within a bucket."""
+    check_finite([r.to_dict() for r in rows])
     table = Table(title=f"Why: contributions to {level} health (USD)", header_style="bold")
     table.add_column("account / bucket")
     table.add_column("row")
@@ -145,8 +166,8 @@ def explain_table(rows: Sequence[Contribution], level: str) -> Table:
         last = key
         style = "red" if row.contribution_usd < 0 else "green"
         table.add_row(
-            label,
-            f"{row.kind} {row.name}",
+            plain(label),
+            plain(f"{row.kind} {row.name}"),
             f"{row.qty:,.6g}",
             Text(usd(row.contribution_usd), style=style),
         )
@@ -155,6 +176,7 @@ def explain_table(rows: Sequence[Contribution], level: str) -> Table:
 
 def compare_table(rows: Sequence[CapitalComparison]) -> Table:
     """Collateral required under isolated vs cross margin, and what cross frees."""
+    check_finite([r.to_dict() for r in rows])
     table = Table(
         title="Capital to add to pass the init check: isolated vs cross vs portfolio margin",
         header_style="bold",
@@ -177,7 +199,7 @@ def compare_table(rows: Sequence[CapitalComparison]) -> Table:
         total_cross += row.cross_required_usd
         share = row.cross_to_isolated
         table.add_row(
-            row.account_id,
+            plain(row.account_id),
             usd0(row.collateral_usd),
             usd0(row.isolated_required_usd),
             usd0(row.cross_required_usd),
@@ -205,6 +227,7 @@ def compare_table(rows: Sequence[CapitalComparison]) -> Table:
 
 
 def print_what_if(console: Console, result: WhatIf) -> None:
+    check_finite(result.to_dict())
     console.print(margin_table([result.before], title="Before"))
     console.print(margin_table([result.after], title="After"))
     verdict = "[green]allowed[/]" if result.allowed else "[red]refused: init health < 0 after[/]"
@@ -213,7 +236,8 @@ def print_what_if(console: Console, result: WhatIf) -> None:
 
 def haircut_table(rows: Sequence[HaircutRecommendation], method: str) -> Table:
     """Recommended weights and the components behind them."""
-    table = Table(title=f"Recommended weights (volatility: {method})", header_style="bold")
+    check_finite([r.to_dict() for r in rows])
+    table = Table(title=_title(f"Recommended weights (volatility: {method})"), header_style="bold")
     for name in ("asset", "vol/yr", "maint fall", "init fall", "liquidity"):
         table.add_column(name, justify="left" if name == "asset" else "right")
     for name in ("init AW", "maint AW", "maint LW", "init LW"):
@@ -222,7 +246,7 @@ def haircut_table(rows: Sequence[HaircutRecommendation], method: str) -> Table:
     for rec in rows:
         w = rec.weights
         table.add_row(
-            rec.asset,
+            plain(rec.asset),
             f"{rec.volatility_annual:.1%}",
             f"{rec.maint_price_risk_down:.2%}",
             f"{rec.init_price_risk_down:.2%}",
@@ -231,7 +255,7 @@ def haircut_table(rows: Sequence[HaircutRecommendation], method: str) -> Table:
             f"{w.maint_asset_weight:.4f}",
             f"{w.maint_liab_weight:.4f}",
             f"{w.init_liab_weight:.4f}",
-            "; ".join(rec.binding) or "-",
+            plain("; ".join(rec.binding) or "-"),
         )
     return table
 
@@ -242,6 +266,8 @@ def stress_table(
     baseline: Sequence[AccountMargin],
 ) -> Table:
     """Each account's maint health now and after each scenario (one block per scenario)."""
+    check_finite([r.to_dict() for r in results])
+    check_finite([a.to_dict() for a in baseline])
     table = Table(title="Stress: maint health after each scenario", header_style="bold")
     table.add_column("scenario")
     table.add_column("date")
@@ -256,9 +282,9 @@ def stress_table(
         date = scenario.date.isoformat() if scenario.date else "-"
         for i, after in enumerate(result.accounts):
             table.add_row(
-                label if i == 0 else "",
+                plain(label if i == 0 else ""),
                 date if i == 0 else "",
-                after.account_id,
+                plain(after.account_id),
                 _health(now[after.account_id].maint),
                 _health(after.maint),
                 _status(after),
@@ -272,6 +298,7 @@ def stress_table(
 
 def liquidation_tables(result: Any) -> list[Table]:
     """The plan and fills (one row per step), then each liquidated account and the flows."""
+    check_finite(result.to_dict())
     steps = Table(title="Liquidation steps")
     for column in ("#", "account", "step", "instrument", "qty", "price", "cost $", "maint $"):
         steps.add_column(column, justify="right" if column in _NUMERIC_STEP else "left")
@@ -281,14 +308,14 @@ def liquidation_tables(result: Any) -> list[Table]:
         what = f"{e.instrument} <- {e.paid_with}" if e.kind == "repay" else e.instrument
         steps.add_row(
             str(e.seq),
-            where,
-            e.kind,
-            what,
+            plain(where),
+            plain(e.kind),
+            plain(what),
             f"{e.qty:,.6g}",
             f"{e.price_usd:,.2f}",
             f"{e.slippage_usd + e.liquidator_fee_usd + e.insurance_fee_usd:,.2f}",
             f"{e.maint_health_before_usd:,.0f} -> {e.maint_health_after_usd:,.0f}",
-            e.reason,
+            plain(e.reason),
         )
     accounts = Table(title="Accounts")
     for column in (
@@ -303,8 +330,8 @@ def liquidation_tables(result: Any) -> list[Table]:
         accounts.add_column(column, justify="left" if column in ("account", "status") else "right")
     for o in result.outcomes:
         accounts.add_row(
-            o.account,
-            o.status,
+            plain(o.account),
+            plain(o.status),
             str(o.steps),
             f"{o.equity_before_usd:,.2f}",
             f"{o.equity_after_usd:,.2f}",
@@ -315,7 +342,7 @@ def liquidation_tables(result: Any) -> list[Table]:
     flows.add_column("flow")
     flows.add_column("USD", justify="right")
     for name, value in result.flows.to_dict().items():
-        flows.add_row(name, f"{value:,.2f}")
+        flows.add_row(plain(name), f"{value:,.2f}")
     return [steps, accounts, flows]
 
 
@@ -324,6 +351,7 @@ _NUMERIC_STEP = {"#", "qty", "price", "cost $", "maint $"}
 
 def portfolio_table(reports: Sequence[AccountMargin]) -> Table | None:
     """Why a portfolio account's margin is what it is: worst scenario and each component."""
+    check_finite([r.to_dict() for r in reports])
     table = Table(title="Portfolio margin: worst scenario and components", header_style="bold")
     for name in ("account", "profile", "underlying", "worst scenario", "loss $"):
         table.add_column(name, justify="right" if name.endswith("$") else "left")
@@ -337,10 +365,10 @@ def portfolio_table(reports: Sequence[AccountMargin]) -> Table | None:
         for i, risk in enumerate(result.underlyings):
             first = i == 0
             table.add_row(
-                report.account_id if first else "",
-                result.profile if first else "",
-                risk.name,
-                risk.worst_label,
+                plain(report.account_id if first else ""),
+                plain(result.profile if first else ""),
+                plain(risk.name),
+                plain(risk.worst_label),
                 usd(risk.loss_usd),
                 usd(result.maint.requirement_usd) if first else "",
                 usd(result.initial.requirement_usd) if first else "",
@@ -355,13 +383,14 @@ def portfolio_table(reports: Sequence[AccountMargin]) -> Table | None:
 
 def greeks_table(account_id: str, greeks: dict[str, Any]) -> Table:
     """Portfolio Greeks per underlying and expiry (delta in coin and USD)."""
-    table = Table(title=f"Greeks of {account_id}", header_style="bold")
+    check_finite({"account_id": account_id, "greeks": greeks})
+    table = Table(title=_title(f"Greeks of {account_id}"), header_style="bold")
     table.add_column("underlying / expiry")
     for name in ("delta (coin)", "delta $", "gamma $ per 1%", "vega $ per vol pt", "theta $/day"):
         table.add_column(name, justify="right")
     for name, g in greeks.items():
         table.add_row(
-            Text(name, style="bold"),
+            plain(name, style="bold"),
             f"{g['delta_qty']:,.4f}",
             usd(g["delta_usd"]),
             usd(g["gamma_usd_per_1pct"]),
@@ -370,7 +399,7 @@ def greeks_table(account_id: str, greeks: dict[str, Any]) -> Table:
         )
         for expiry, e in g["expiries"].items():
             table.add_row(
-                f"  └ {expiry}",
+                plain(f"  └ {expiry}"),
                 f"{e['delta_qty']:,.4f}",
                 "",
                 "",
@@ -383,7 +412,8 @@ def greeks_table(account_id: str, greeks: dict[str, Any]) -> Table:
 def portfolio_summary_table(result: PortfolioMarginResult) -> Table:
     """One portfolio-margin result: MTM, MM and IM with their parts, worst scenario per
     underlying."""
-    table = Table(title=f"Portfolio margin ({result.profile})", header_style="bold")
+    check_finite(result.to_dict())
+    table = Table(title=_title(f"Portfolio margin ({result.profile})"), header_style="bold")
     table.add_column("figure")
     table.add_column("maint $", justify="right")
     table.add_column("initial $", justify="right")
@@ -407,7 +437,7 @@ def portfolio_summary_table(result: PortfolioMarginResult) -> Table:
         _signed(im.margin_usd),
     )
     for risk in result.underlyings:
-        table.add_row(f"{risk.name}: worst = {risk.worst_label}", usd(-risk.loss_usd), "")
+        table.add_row(plain(f"{risk.name}: worst = {risk.worst_label}"), usd(-risk.loss_usd), "")
     return table
 
 

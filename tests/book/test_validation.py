@@ -70,8 +70,8 @@ def test_base_book_is_valid() -> None:
     [
         ("assets.ETH.price", float("nan"), "assets.ETH.price", "finite"),
         ("assets.ETH.price", float("inf"), "assets.ETH.price", "finite"),
-        ("assets.ETH.price", 0.0, "assets.ETH.price", "greater than 0"),
-        ("assets.ETH.price", -5.0, "assets.ETH.price", "greater than 0"),
+        ("assets.ETH.price", 0.0, "assets.ETH.price", "greater than or equal to 1e-12"),
+        ("assets.ETH.price", -5.0, "assets.ETH.price", "greater than or equal to 1e-12"),
         ("assets.ETH.price", "abc", "assets.ETH.price", "number"),
         ("assets.ETH.init_asset_weight", 0.95, "assets.ETH.init_asset_weight", "maint"),
         ("assets.ETH.init_liab_weight", 1.05, "assets.ETH.init_liab_weight", "maint"),
@@ -246,3 +246,52 @@ def test_demo_book_is_valid() -> None:
     assert {"USDC", "USDT", "BTC", "ETH", "SOL", "AAVE", "wstETH"} <= set(book.assets)
     assert any(a.mode == "isolated" for a in book.accounts)
     assert any(v < 0 for a in book.accounts for v in a.balances.values())
+
+
+def test_a_future_past_its_expiry_is_refused_like_an_option() -> None:
+    """A dated future held past its expiry at ``as_of`` was margined like a live perp."""
+    import pytest
+
+    from crossmargin.book import book_from_data
+    from crossmargin.errors import InputError
+
+    data = {
+        "as_of": "2026-12-31T00:00:00Z",
+        "assets": {
+            "USDC": {
+                "price": 1.0,
+                "init_asset_weight": 1,
+                "maint_asset_weight": 1,
+                "init_liab_weight": 1,
+                "maint_liab_weight": 1,
+            },
+            "ETH": {
+                "price": 3000.0,
+                "init_asset_weight": 0.8,
+                "maint_asset_weight": 0.9,
+                "init_liab_weight": 1.2,
+                "maint_liab_weight": 1.1,
+            },
+        },
+        "markets": {
+            "ETH-26DEC26": {
+                "kind": "future",
+                "underlying": "ETH",
+                "settle_asset": "USDC",
+                "expiry": "2026-12-26T08:00:00Z",
+                "initial_margin_frac": 0.05,
+                "maint_margin_frac": 0.025,
+            },
+        },
+        "accounts": [
+            {
+                "id": "a",
+                "balances": {"USDC": 1000},
+                "positions": [{"market": "ETH-26DEC26", "qty": 1, "entry_price": 3000}],
+            }
+        ],
+    }
+    with pytest.raises(InputError, match=r"markets\.ETH-26DEC26\.expiry.*expired"):
+        book_from_data(data)
+    data["as_of"] = "2026-12-01T00:00:00Z"
+    assert book_from_data(data).accounts[0].positions[0].qty == 1

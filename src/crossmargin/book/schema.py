@@ -8,24 +8,100 @@ Field-level checks live here (pydantic); checks that need the whole book (a posi
 unknown market, duplicate account ids, isolated allocations larger than the balance) live in
 :meth:`Book._check_references` and raise :class:`~crossmargin.errors.InputError` naming the
 dotted field path.
+
+Every number is bounded (the constants below; docs/methodology.md, "Bounds") so that every
+intermediate of the kernel, the liquidation-price search, the portfolio grid and the risk
+analytics stays finite in float64, and is a real number: ``true`` or ``"3000"`` is refused
+(pydantic strict floats; integers are accepted). Names and account ids are printable text.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from crossmargin.errors import FieldValueError, InputError, UnknownNameError
 from crossmargin.haircuts.config import DynamicHaircutConfig, VolatilityMethod
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-PositivePrice = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-LiabilityWeight = Annotated[float, Field(ge=1, allow_inf_nan=False)]
-Name = Annotated[str, Field(min_length=1, max_length=64)]
+# Bounds of every number in the file (docs/methodology.md, "Bounds"). The largest USD figure
+# they allow is about QTY_MAX * PRICE_MAX * PRICE_MAX (a mark in settle units times the settle
+# asset's price) = 1e39, 1e45 after the liquidation-price search's 1e6x move, 1e47 with a
+# +10,000 % shock on top; squared (a variance) 1e94 - far from float64's 1.8e308, with room
+# for sums over millions of rows.
+#: USD (or settle-asset) price per unit: any asset, mark, strike, entry or override.
+PRICE_MIN = 1e-12
+PRICE_MAX = 1e12
+#: Units of an asset or underlying: balances, positions, allocations, trades (1e15 covers the
+#: whole supply of any meme coin: SHIB has 5.9e14 units).
+QTY_MAX = 1e15
+#: Settle-asset amounts that scale like qty x price: unrealized funding.
+AMOUNT_MAX = QTY_MAX * PRICE_MAX
+#: USD thresholds and sizes: tiers, brackets, open interest and its caps, liquidity size.
+USD_MAX = 1e30
+#: Relative price moves (--shock, stress scenarios): more than -100 %, at most +10,000 %.
+SHOCK_MAX = 100.0
+#: Liability weights (a borrow counted at 100x its value is already prohibitive).
+LIAB_WEIGHT_MAX = 100.0
+#: Size-premium (imf) factors: at 1 a single unit already needs full margin.
+IMF_MAX = 1.0
+#: Mark implied volatility per year (1e-4 = 0.01 %): keeps the Black-76 Greeks finite.
+VOL_MIN = 1e-4
+VOL_MAX = 20.0
+#: Dynamic-haircut horizons, days.
+HORIZON_DAYS_MAX = 3650.0
+#: Entries of a collateral-tier or bracket list.
+MAX_TIERS = 32
+#: Names (assets, markets) and account ids: printable characters, no surrounding whitespace.
+NAME_MAX_CHARS = 64
+ID_MAX_CHARS = 128
+PATH_MAX_CHARS = 4096
+
+
+def _bounded(*, ge: float | None = None, gt: float | None = None, le: float | None = None) -> Any:
+    """A strict, finite float within the bounds (ints are accepted; bools and strings are not)."""
+    return Field(strict=True, allow_inf_nan=False, ge=ge, gt=gt, le=le)
+
+
+Price = Annotated[float, _bounded(ge=PRICE_MIN, le=PRICE_MAX)]
+EntryPrice = Annotated[float, _bounded(ge=0, le=PRICE_MAX)]
+Quantity = Annotated[float, _bounded(ge=-QTY_MAX, le=QTY_MAX)]
+NonNegativeQuantity = Annotated[float, _bounded(ge=0, le=QTY_MAX)]
+Funding = Annotated[float, _bounded(ge=-AMOUNT_MAX, le=AMOUNT_MAX)]
+PositiveUsd = Annotated[float, _bounded(gt=0, le=USD_MAX)]
+NonNegativeUsd = Annotated[float, _bounded(ge=0, le=USD_MAX)]
+Fraction = Annotated[float, _bounded(ge=0, le=1)]
+LiabilityWeight = Annotated[float, _bounded(ge=1, le=LIAB_WEIGHT_MAX)]
+ImfFactor = Annotated[float, _bounded(ge=0, le=IMF_MAX)]
+MarkVol = Annotated[float, _bounded(ge=VOL_MIN, le=VOL_MAX)]
+
+
+def _printable(value: str) -> str:
+    """Names are shown verbatim in tables and errors: no control, format or separator
+    characters (str.isprintable; the ASCII space is allowed inside), no surrounding space."""
+    if not value.isprintable():
+        bad = next(c for c in value if not c.isprintable())
+        raise FieldValueError("", value, f"must be printable text (has {bad!r})")
+    if value != value.strip():
+        raise FieldValueError("", value, "must not start or end with whitespace")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_CHARS), AfterValidator(_printable)]
+AccountId = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS), AfterValidator(_printable)]
+ProfileName = Literal["generic", "derive-pm2", "deribit"]
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -34,6 +110,41 @@ def _as_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+#: Upper bounds of the dynamic-haircut parameters (lower bounds: DynamicHaircutConfig's own).
+_DYNAMIC_MAX = {
+    "maint_horizon_days": HORIZON_DAYS_MAX,
+    "init_horizon_days": HORIZON_DAYS_MAX,
+    "liab_weight_floor": LIAB_WEIGHT_MAX,
+    "liab_weight_cap": LIAB_WEIGHT_MAX,
+    "max_step_frac": 100.0,
+}
+
+
+def _dynamic_config(value: Any) -> Any:
+    """``dynamic:`` - numbers only (a bool or a string is not read as one), finite and within
+    the bounds; its own cross-field errors get the full field path."""
+    if not isinstance(value, dict):
+        return value
+    for key, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, int | float | None):
+            raise FieldValueError(str(key), item, "must be a number")
+        if item is None:
+            continue
+        limit = _DYNAMIC_MAX.get(str(key), USD_MAX)
+        if isinstance(item, float) and not math.isfinite(item):
+            raise FieldValueError(str(key), item, "must be a finite number")
+        if not -limit <= item <= limit:
+            raise FieldValueError(str(key), item, f"must be within +-{limit:g}")
+    try:
+        return DynamicHaircutConfig.model_validate(value)
+    except InputError as exc:  # raised by its model validator: no path of its own
+        raise FieldValueError(exc.field, exc.value, exc.reason) from None
+    except ValidationError as exc:  # one line naming the sub-field, not pydantic's report
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise FieldValueError(where, error.get("input"), error["msg"]) from None
 
 
 class _Model(BaseModel):
@@ -46,7 +157,7 @@ class CollateralTier(_Model):
     Progressive (marginal) like a tax bracket, as Binance's tiered collateral ratio.
     """
 
-    above_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    above_usd: PositiveUsd
     factor: Fraction
 
 
@@ -59,7 +170,7 @@ class Asset(_Model):
     which the new ones move at most ``dynamic.max_step_frac``.
     """
 
-    price: PositivePrice = Field(description="Oracle price, USD per unit.")
+    price: Price = Field(description="Oracle price, USD per unit.")
     weights: Literal["static", "dynamic"] = "static"
     init_asset_weight: Fraction | None = None
     maint_asset_weight: Fraction | None = None
@@ -67,22 +178,26 @@ class Asset(_Model):
     maint_liab_weight: LiabilityWeight | None = None
     collateral_tiers: list[CollateralTier] = Field(
         default_factory=list,
+        max_length=MAX_TIERS,
         description="Progressive tiers: value above each threshold counts at a lower factor.",
     )
-    imf_factor: NonNegativeFloat = Field(
+    imf_factor: ImfFactor = Field(
         0.0,
         description="Drift-v2 size premium: asset weight min(w, 1.1/(1+imf*sqrt(qty))), "
         "liability weight max(w, 0.8*w + imf*sqrt(qty)), qty in units of the asset.",
     )
-    history: str | None = Field(
+    history: Annotated[str, Field(max_length=PATH_MAX_CHARS)] | None = Field(
         None, description="weights: dynamic - price-history CSV, relative to the book file."
     )
     history_asset: Name | None = Field(
         None, description="weights: dynamic - the asset's key in a multi-asset history file."
     )
     volatility_method: VolatilityMethod = "ewma"
-    liquidity_position_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1_000_000.0
-    dynamic: DynamicHaircutConfig = Field(default_factory=DynamicHaircutConfig)
+    liquidity_position_usd: PositiveUsd = 1_000_000.0
+    dynamic: Annotated[
+        DynamicHaircutConfig,
+        BeforeValidator(_dynamic_config),
+    ] = Field(default_factory=DynamicHaircutConfig)
 
     WEIGHT_FIELDS: ClassVar[tuple[str, ...]] = (
         "init_asset_weight",
@@ -142,7 +257,7 @@ class MarginBracket(_Model):
     bracket edge (Binance: cum_n = floor_n * (rate_n - rate_{n-1}) + cum_{n-1}).
     """
 
-    notional_floor_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    notional_floor_usd: PositiveUsd
     initial_margin_frac: Fraction
     maint_margin_frac: Fraction
 
@@ -150,26 +265,26 @@ class MarginBracket(_Model):
 class _MarketBase(_Model):
     underlying: Name
     settle_asset: Name = "USDC"
-    mark_price: PositivePrice | None = Field(
+    mark_price: Price | None = Field(
         None,
         description="Mark price in settle-asset units per unit of underlying; default: the "
         "underlying's USD price divided by the settle asset's USD price.",
     )
     initial_margin_frac: Fraction
     maint_margin_frac: Fraction
-    brackets: list[MarginBracket] = Field(default_factory=list)
-    imf_factor: NonNegativeFloat = Field(
+    brackets: list[MarginBracket] = Field(default_factory=list, max_length=MAX_TIERS)
+    imf_factor: ImfFactor = Field(
         0.0,
         description="Drift-v2 size premium on the margin fraction: "
         "max(f, 0.8*f + imf*sqrt(|qty|)), qty in units of the underlying.",
     )
-    open_interest_usd: NonNegativeFloat = Field(
+    open_interest_usd: NonNegativeUsd = Field(
         0.0, description="Current open interest of the market, USD (for OI scaling)."
     )
-    oi_lower_cap_usd: NonNegativeFloat = Field(
+    oi_lower_cap_usd: NonNegativeUsd = Field(
         0.0, description="dYdX v4 OIMF: open interest from which initial fractions rise."
     )
-    oi_upper_cap_usd: NonNegativeFloat = Field(
+    oi_upper_cap_usd: NonNegativeUsd = Field(
         0.0,
         description="dYdX v4 OIMF: open interest at which initial fractions reach 1; 0 = off.",
     )
@@ -177,7 +292,7 @@ class _MarketBase(_Model):
     maint_pnl_weight: Fraction = Field(
         1.0, description="Weight of positive unrealized PnL (maint)."
     )
-    pnl_imf_factor: NonNegativeFloat = Field(
+    pnl_imf_factor: ImfFactor = Field(
         0.0,
         description="Drift-v2 discount of positive PnL: min(w, 1.1/(1+imf*sqrt(pnl_usd))).",
     )
@@ -263,10 +378,10 @@ class OptionMarket(_MarketBase):
     """
 
     kind: Literal["option"]
-    strike: PositivePrice
+    strike: Price
     expiry: UtcDatetime
     option_type: Literal["call", "put"]
-    mark_vol: Annotated[float, Field(gt=0, le=20, allow_inf_nan=False)] | None = Field(
+    mark_vol: MarkVol | None = Field(
         None, description="Mark implied volatility, per 1.0 per year (0.65 = 65 %)."
     )
     initial_margin_frac: Fraction = 0.15
@@ -284,21 +399,36 @@ class OptionMarket(_MarketBase):
         return self
 
 
-Market = Annotated[PerpMarket | FutureMarket | OptionMarket, Field(discriminator="kind")]
+def _market_kind(value: Any) -> str | None:
+    """The union tag: ``kind``, ``perp`` when absent (as the schema documents)."""
+    kind = value.get("kind", "perp") if isinstance(value, dict) else getattr(value, "kind", None)
+    return kind if isinstance(kind, str) else None
+
+
+Market = Annotated[
+    Annotated[PerpMarket, Tag("perp")]
+    | Annotated[FutureMarket, Tag("future")]
+    | Annotated[OptionMarket, Tag("option")],
+    Discriminator(
+        _market_kind,
+        custom_error_type="market_kind",
+        custom_error_message="Input tag (kind) must be 'perp', 'future' or 'option'",
+    ),
+]
 
 
 class Position(_Model):
     """A signed derivative position (qty > 0 long, < 0 short) in units of the underlying."""
 
     market: Name
-    qty: FiniteFloat
-    entry_price: NonNegativeFloat = Field(description="Average entry, settle-asset units.")
-    unrealized_funding: FiniteFloat = Field(
+    qty: Quantity
+    entry_price: EntryPrice = Field(description="Average entry, settle-asset units.")
+    unrealized_funding: Funding = Field(
         0.0,
         description="Funding owed by the account and not yet settled, settle-asset units "
         "(negative: owed to the account). Subtracted from PnL.",
     )
-    isolated_collateral: dict[Name, NonNegativeFloat] = Field(
+    isolated_collateral: dict[Name, NonNegativeQuantity] = Field(
         default_factory=dict,
         description="Isolated mode only: quantity of each asset of the account's balances "
         "allocated to this position's margin bucket.",
@@ -309,14 +439,14 @@ class Account(_Model):
     """An account: one pool of balances and positions (cross), one bucket per position
     (isolated), or one pool margined by scenario revaluation (portfolio)."""
 
-    id: Name
+    id: AccountId
     mode: Literal["cross", "isolated", "portfolio"] = "cross"
-    profile: Name | None = Field(
+    profile: ProfileName | None = Field(
         None,
         description="mode: portfolio - the portfolio-margin profile (generic, derive-pm2, "
         "deribit); default generic.",
     )
-    balances: dict[Name, FiniteFloat] = Field(
+    balances: dict[Name, Quantity] = Field(
         default_factory=dict, description="Asset -> quantity; negative is a borrow."
     )
     positions: list[Position] = Field(default_factory=list)
@@ -381,17 +511,21 @@ class Book(_Model):
                 )
             seen_markets.add(position.market)
             market = self.markets[position.market]
-            if isinstance(market, OptionMarket):
-                if self.as_of is None:
-                    raise InputError(
-                        "as_of", None, f"{at}: an option position needs the book's valuation time"
-                    )
-                if market.expiry <= self.as_of:
-                    raise InputError(
-                        f"markets.{position.market}.expiry",
-                        market.expiry.isoformat(),
-                        f"expired at as_of {self.as_of.isoformat()} (settle it first)",
-                    )
+            if isinstance(market, OptionMarket) and self.as_of is None:
+                raise InputError(
+                    "as_of", None, f"{at}: an option position needs the book's valuation time"
+                )
+            # every dated instrument is refused past its expiry, not only options
+            if (
+                isinstance(market, OptionMarket | FutureMarket)
+                and self.as_of is not None
+                and market.expiry <= self.as_of
+            ):
+                raise InputError(
+                    f"markets.{position.market}.expiry",
+                    market.expiry.isoformat(),
+                    f"expired at as_of {self.as_of.isoformat()} (settle it first)",
+                )
             if position.isolated_collateral and account.mode != "isolated":
                 raise InputError(
                     f"{at}.isolated_collateral",

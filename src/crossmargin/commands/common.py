@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from crossmargin.errors import CrossmarginError, InputError
+from crossmargin.book.io import input_error_from_validation
+from crossmargin.book.schema import PRICE_MAX, PRICE_MIN, QTY_MAX, SHOCK_MAX
+from crossmargin.errors import CrossmarginError, InputError, check_finite, one_line
 from crossmargin.margin.arrays import AccountMode
 
 # a pipe or CI log gets a readable width rather than rich's 80-column default
@@ -44,22 +49,50 @@ PriceOpt = Annotated[
 F = TypeVar("F", bound=Callable[..., None])
 
 
+#: RuntimeWarnings raised (and kept from the user) during the last command: numerical
+#: warnings are never printed - a non-finite figure they announce is an error of its own
+#: (:func:`emit_json`, the report tables) - but tests can see them here.
+suppressed_warnings: list[warnings.WarningMessage] = []
+
+#: Longest error line (characters after "error: ").
+ERROR_LINE_LIMIT = 300
+
+
 def one_line_errors(command: F) -> F:
-    """Print a :class:`CrossmarginError` as one line naming field and value; exit with 2."""
+    """Print a :class:`CrossmarginError` (or a stray pydantic ValidationError) as one line
+    naming field and value, at most :data:`ERROR_LINE_LIMIT` characters; exit with 2.
+    RuntimeWarnings (numpy floating point) are recorded in :data:`suppressed_warnings`, not
+    printed."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        suppressed_warnings.clear()
         try:
-            command(*args, **kwargs)
-        except CrossmarginError as exc:
-            message = escape(str(exc))  # field paths like accounts[0] are not rich markup
-            Console(stderr=True).print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+            with warnings.catch_warnings(record=True) as caught:
+                try:
+                    command(*args, **kwargs)
+                finally:
+                    runtime = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+                    suppressed_warnings.extend(runtime)
+                    for other in caught:  # anything else is shown as before
+                        if not issubclass(other.category, RuntimeWarning):
+                            warnings.showwarning(
+                                other.message, other.category, other.filename, other.lineno
+                            )
+        except (CrossmarginError, ValidationError) as exc:
+            error = input_error_from_validation(exc) if isinstance(exc, ValidationError) else exc
+            message = escape(one_line(str(error), ERROR_LINE_LIMIT))  # not rich markup
+            Console(stderr=True).print(
+                f"[red]error:[/] {message}", highlight=False, soft_wrap=True, emoji=False
+            )
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def emit_json(data: Any) -> None:
+    """Print ``data`` as JSON; a NaN or infinite figure is an error naming the account."""
+    check_finite(data)
     sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
@@ -71,14 +104,37 @@ def parse_mode(mode: str | None) -> AccountMode | None:
     return mode  # type: ignore[return-value]
 
 
+#: Bounds of the numeric overrides (the book's; docs/methodology.md, "Bounds"): option ->
+#: (lowest, highest, lowest allowed itself).
+PAIR_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "--price": (PRICE_MIN, PRICE_MAX, True),
+    "--shock": (-1.0, SHOCK_MAX, False),
+    "--withdraw": (-QTY_MAX, QTY_MAX, True),
+}
+
+#: the library's name of each override (as in its own errors)
+_PAIR_FIELDS = {"--price": "prices", "--shock": "shock", "--withdraw": "withdrawals"}
+
+
 def parse_pairs(option: str, pairs: list[str] | None) -> dict[str, float]:
+    """``["ETH=-25%"]`` -> ``{"ETH": -0.25}``, each number finite and within the option's
+    bounds (:data:`PAIR_BOUNDS`)."""
     parsed: dict[str, float] = {}
+    low, high, low_included = PAIR_BOUNDS.get(option, (-math.inf, math.inf, True))
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             raise InputError(option, pair, "expected NAME=NUMBER")
         try:
-            parsed[name] = float(value.rstrip("%")) / (100.0 if value.endswith("%") else 1.0)
+            number = float(value.rstrip("%")) / (100.0 if value.endswith("%") else 1.0)
         except ValueError:
             raise InputError(option, pair, "expected NAME=NUMBER") from None
+        field = f"{_PAIR_FIELDS.get(option, option)}.{name}"
+        if not math.isfinite(number):
+            raise InputError(field, pair, f"{option}: the number must be finite")
+        if not ((number >= low if low_included else number > low) and number <= high):
+            lower = f">= {low:g}" if low_included else f"> {low:g}"
+            fall = "a price cannot fall 100 % or more; " if option == "--shock" else ""
+            raise InputError(field, pair, f"{fall}{option} must be {lower} and <= {high:g}")
+        parsed[name] = number
     return parsed

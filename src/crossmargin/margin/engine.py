@@ -14,9 +14,24 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import ValidationError
 
-from crossmargin.book.schema import Account, Book, OptionMarket, Position
-from crossmargin.errors import InputError, NotSupportedError
+from crossmargin.book.io import input_error_from_validation
+from crossmargin.book.schema import (
+    PRICE_MAX,
+    PRICE_MIN,
+    QTY_MAX,
+    Account,
+    Book,
+    OptionMarket,
+    Position,
+)
+from crossmargin.errors import (
+    InputError,
+    NonFiniteResultError,
+    NotSupportedError,
+    first_non_finite,
+)
 from crossmargin.margin.arrays import (
     INIT,
     LEVELS,
@@ -492,11 +507,14 @@ class MarginEngine:
         chosen = self.book.accounts if accounts is None else accounts
         kernel_mode: Mode | None = "cross" if mode == "portfolio" else mode
         result = self.evaluate(chosen, kernel_mode, prices)
+        check_finite_result(result, chosen, prices)
         reports = account_margins(result, with_liquidation_prices)
         price_usd = result.price_usd
         for i, account in enumerate(chosen):
             if (mode or account.mode) == "portfolio":
                 reports[i] = self._portfolio_report(reports[i], account, price_usd)
+                if reports[i].portfolio is not None:
+                    _check_portfolio_finite(reports[i], account, prices)
         return reports
 
     def portfolio_result(
@@ -630,6 +648,7 @@ class MarginEngine:
         for mode in ("cross", "isolated"):
             arrays = compile_accounts(self.tables, chosen, mode, use_allocations=False)
             result = evaluate_arrays(self.tables, arrays)
+            check_finite_result(result, chosen)
             deficits[mode] = result.per_account(np.maximum(-result.health[INIT], 0.0))
             if mode == "cross":
                 cross_requirement = result.per_account(result.equity - result.health[INIT])
@@ -654,6 +673,91 @@ class MarginEngine:
                 )
             )
         return comparisons
+
+
+def check_finite_result(
+    result: MarginArrays,
+    accounts: Sequence[Account],
+    prices: Mapping[str, float] | None = None,
+) -> None:
+    """Raise :class:`NonFiniteResultError` if any kernel figure is NaN or infinite, naming the
+    account, the figure and the input most likely responsible (an override beyond the
+    bounds, else the account's largest row in USD).
+
+    Cannot happen within the bounds of docs/methodology.md ("Bounds"); a guard for library
+    callers that bypass them (arrays, overrides).
+    """
+    figures = (
+        ("init.weighted_assets_usd", result.weighted_assets[INIT]),
+        ("maint.weighted_assets_usd", result.weighted_assets[MAINT]),
+        ("init.weighted_liabilities_usd", result.weighted_liabs[INIT]),
+        ("maint.weighted_liabilities_usd", result.weighted_liabs[MAINT]),
+        ("equity_usd", result.equity),
+    )
+    for name, values in figures:
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            i = int(result.arrays.group_account[bad[0]])
+            account = accounts[i] if i < len(accounts) else None
+            _raise_non_finite(
+                result.arrays.account_ids[i], name, float(values[bad[0]]), account, result, prices
+            )
+
+
+def _check_portfolio_finite(
+    report: AccountMargin, account: Account, prices: Mapping[str, float] | None
+) -> None:
+    assert report.portfolio is not None
+    found = first_non_finite(report.portfolio.to_dict(False))
+    if found is not None:
+        path, value, _ = found
+        _raise_non_finite(account.id, f"portfolio.{path}", value, account, None, prices)
+
+
+def _raise_non_finite(
+    account_id: str,
+    figure: str,
+    value: float,
+    account: Account | None,
+    result: MarginArrays | None,
+    prices: Mapping[str, float] | None,
+) -> None:
+    culprit = "its inputs"
+    for symbol, price in (prices or {}).items():
+        if not (math.isfinite(price) and PRICE_MIN <= price <= PRICE_MAX):
+            culprit = f"the price override {symbol}={price:g}"
+            break
+    else:
+        if account is not None and result is not None:
+            culprit = _largest_input(account, result)
+    raise NonFiniteResultError(
+        f"account {account_id!r} {figure}",
+        value,
+        f"not a finite number; check {culprit} against the bounds (docs/methodology.md)",
+    )
+
+
+def _largest_input(account: Account, result: MarginArrays) -> str:
+    """The balance or position of ``account`` with the largest USD magnitude."""
+    tables, price = result.tables, result.price_usd
+    best, label = -1.0, "its inputs"
+    with np.errstate(all="ignore"):
+        for symbol, qty in account.balances.items():
+            size = abs(qty) * float(price[tables.asset_id(symbol)])
+            if not size <= best:
+                best, label = size, f"balances.{symbol} = {qty:g}"
+        for j, p in enumerate(account.positions):
+            m = tables.market_symbols.index(p.market)
+            settle = float(price[tables.market_settle[m]])
+            under = float(price[tables.market_underlying[m]])
+            for field, size in (
+                ("qty", abs(p.qty) * under * float(tables.market_basis[m])),
+                ("entry_price", abs(p.qty) * p.entry_price * settle),
+                ("unrealized_funding", abs(p.unrealized_funding) * settle),
+            ):
+                if not size <= best:
+                    best, label = size, f"positions[{j}].{field} = {getattr(p, field):g}"
+    return label
 
 
 def account_margins(
@@ -770,16 +874,16 @@ def apply_changes(
     for asset, qty in withdrawals.items():
         if asset not in book.assets:
             raise InputError(f"withdrawals.{asset}", asset, "unknown asset")
-        if not math.isfinite(qty):
-            raise InputError(f"withdrawals.{asset}", qty, "quantity must be finite")
+        if not (math.isfinite(qty) and abs(qty) <= QTY_MAX):
+            raise InputError(f"withdrawals.{asset}", qty, f"quantity must be within +-{QTY_MAX:g}")
         balances[asset] = balances.get(asset, 0.0) - qty
     positions = {p.market: p for p in account.positions}
     for trade in trades:
         market = book.markets.get(trade.market)
         if market is None:
             raise InputError("trade.market", trade.market, "unknown market")
-        if not math.isfinite(trade.qty):
-            raise InputError("trade.qty", trade.qty, "quantity must be finite")
+        if not (math.isfinite(trade.qty) and abs(trade.qty) <= QTY_MAX):
+            raise InputError("trade.qty", trade.qty, f"quantity must be within +-{QTY_MAX:g}")
         if trade.price is not None:
             price = trade.price
         else:
@@ -789,9 +893,11 @@ def apply_changes(
                 marks.extend(market_marks_usd(compiled) / settle_usd)
             price = marks[list(book.markets).index(trade.market)]
         # a far out-of-the-money option may be worth nothing; any other mark is positive
-        floor_ok = price >= 0.0 if isinstance(market, OptionMarket) else price > 0.0
-        if not (math.isfinite(price) and floor_ok):
-            raise InputError("trade.price", price, "price must be a finite number > 0")
+        floor_ok = price >= 0.0 if isinstance(market, OptionMarket) else price >= PRICE_MIN
+        if not (math.isfinite(price) and floor_ok and price <= PRICE_MAX):
+            raise InputError(
+                "trade.price", price, f"price must be a number from {PRICE_MIN:g} to {PRICE_MAX:g}"
+            )
         old = positions.get(trade.market)
         qty, entry = (old.qty, old.entry_price) if old else (0.0, 0.0)
         new_qty, new_entry, realized = _trade_position(qty, entry, trade.qty, price)
@@ -800,14 +906,21 @@ def apply_changes(
             balances[settle] = balances.get(settle, 0.0) + realized
         base = old or Position(market=trade.market, qty=0.0, entry_price=price)
         positions[trade.market] = base.model_copy(update={"qty": new_qty, "entry_price": new_entry})
-    return Account.model_validate(
-        {
-            "id": account.id,
-            "mode": account.mode,
-            "balances": balances,
-            "positions": [p.model_dump() for p in positions.values()],
-        }
-    )
+    try:
+        return Account.model_validate(
+            {
+                "id": account.id,
+                "mode": account.mode,
+                "profile": account.profile,
+                "balances": balances,
+                "positions": [p.model_dump() for p in positions.values()],
+            }
+        )
+    except ValidationError as exc:  # e.g. a balance or position pushed beyond the bounds
+        error = input_error_from_validation(exc)
+        raise InputError(
+            f"account {account.id!r} after the change: {error.field}", error.value, error.reason
+        ) from None
 
 
 def _trade_position(

@@ -226,7 +226,8 @@ def backtest_account(
         # every day's window of standardized returns rescaled by that day's vol, one batch
         z, sigma = ewma_standardize(r, lam)
         windows = sliding_window_view(z, window, axis=0)[: days.size]  # [days, n, window]
-        scen = (windows * sigma[days][:, :, None]).transpose(0, 2, 1).reshape(-1, r.shape[1])
+        scen = (windows * sigma[days][:, :, None]).transpose(0, 2, 1)
+        scen = scen.reshape(days.size * window, r.shape[1])  # explicit: 0 assets is valid
         fl = (e0 - revaluer.revalue(scen, progress=progress).equity_usd).reshape(days.size, window)
         for c in confidences:
             forecasts[("filtered", c)][:] = [var_es(row, c)[0] for row in fl]

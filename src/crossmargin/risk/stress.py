@@ -14,17 +14,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from crossmargin.book.io import input_error_from_validation
-from crossmargin.book.schema import Book
+from crossmargin.book.io import input_error_from_validation, read_structured
+from crossmargin.book.schema import SHOCK_MAX, Book
 from crossmargin.errors import InputError, UnknownNameError
 from crossmargin.margin.engine import AccountMargin, MarginEngine
 
-Shock = float
+#: A relative move: finite, > -100 % and <= SHOCK_MAX (docs/methodology.md, "Bounds")
+Shock = Annotated[float, Field(gt=-1.0, le=SHOCK_MAX, strict=True, allow_inf_nan=False)]
 
 
 class Scenario(BaseModel):
@@ -36,9 +37,9 @@ class Scenario(BaseModel):
     measured: bool = False
     description: str = ""
     source: str = ""
-    shocks: dict[str, float] = Field(default_factory=dict)
-    default_shock: float = Field(0.0, gt=-1.0)
-    stable_shock: float = Field(0.0, gt=-1.0)
+    shocks: dict[str, Shock] = Field(default_factory=dict)
+    default_shock: Shock = 0.0
+    stable_shock: Shock = 0.0
     assumptions: list[str] = Field(default_factory=list)
 
     def shock_for(
@@ -110,10 +111,7 @@ def load_scenarios(path: str | Path | None = None) -> ScenarioLibrary:
     file = Path(path)
     if not file.is_file():
         raise InputError("scenarios", str(file), "no such file")
-    try:
-        data = yaml.safe_load(file.read_text("utf-8"))
-    except yaml.YAMLError:
-        raise InputError("scenarios", str(file), "not valid YAML") from None
+    data = read_structured(file)  # the book's safe loader: size, depth and alias limits
     return library.merged(_parse_library(data, str(file)))
 
 
@@ -158,6 +156,8 @@ def run_stress(
             raise UnknownNameError(f"shock.{symbol}", symbol, "not an asset of the book")
         if not shock > -1.0:
             raise InputError(f"shock.{symbol}", shock, "a price cannot fall 100 % or more")
+        if not shock <= SHOCK_MAX:
+            raise InputError(f"shock.{symbol}", shock, f"must be <= {SHOCK_MAX:g} (+10,000 %)")
     results = []
     for name in names or list(library.scenarios):
         prices = library.prices(book, name)

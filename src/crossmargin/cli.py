@@ -277,7 +277,9 @@ def liquidate(
     journal: Annotated[
         str | None,
         typer.Option(
-            "--journal", help="Append the events to FILE.jsonl or a SQLAlchemy URL (sqlite:///...)."
+            "--journal",
+            help="Record the run in FILE.jsonl or a SQLAlchemy URL (sqlite:///...); a run "
+            "already journaled there (same book content and parameters) is not recorded again.",
         ),
     ] = None,
     as_json: JsonOpt = False,
@@ -286,8 +288,8 @@ def liquidate(
     from crossmargin.liquidation import (
         LiquidationConfig,
         LiquidationEngine,
-        SqlJournal,
-        write_jsonl,
+        liquidation_key,
+        open_journal,
     )
     from crossmargin.report import liquidation_tables
 
@@ -301,17 +303,35 @@ def liquidate(
         error = exc.errors()[0]
         raise InputError(str(error["loc"][0]), error.get("input"), error["msg"]) from None
     shocks = parse_pairs("--shock", shock)
+    sink = None if journal is None else open_journal(journal)  # checked before the work
     result = LiquidationEngine(book, config, shocks=shocks).liquidate()
-    if journal:
-        if "://" in journal:
-            SqlJournal(journal).append(result.events, run=Path(file).stem)
-        else:
-            write_jsonl(result.events, journal)
+    recorded, note, journaled = None, "", None
+    if sink is not None:
+        key = liquidation_key(book, config, shocks=shocks)
+        try:
+            recorded = sink.record(result.events, name=Path(file).stem, key=key)
+        finally:
+            sink.close()
+        run = recorded.run
+        note = (
+            f"journal: run {run.run_id} recorded ({run.count} events) in {sink.destination}"
+            if recorded.appended
+            else f"journal: already journaled as run {run.run_id} ({run.created}, "
+            f"{run.count} events) in {sink.destination}; nothing appended"
+        )
+        journaled = {**recorded.to_dict(), "destination": sink.destination}
     if as_json:
-        emit_json(result.to_dict())
+        data = result.to_dict()
+        if journaled is not None:
+            data["journal"] = journaled
+        emit_json(data)
+        if recorded is not None and not recorded.appended:
+            Console(stderr=True).print(note, markup=False, highlight=False, soft_wrap=True)
     else:
         for table in liquidation_tables(result):
             console.print(table)
+        if note:
+            console.print(note, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from importlib.resources import files
 from pathlib import Path
 
@@ -91,10 +92,14 @@ def test_postgresql_round_trip(crash: tuple[object, LiquidationResult]) -> None:
     if url is None:
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (database 'test')")
     _, result = crash
-    journal = SqlJournal(url)
-    run = f"test-{id(result)}"
-    journal.append(result.events, run=run)
-    assert journal.read(run) == result.events
+    journal = SqlJournal(url, prefix=f"cmtest_{uuid.uuid4().hex[:8]}_")  # tables of its own
+    try:
+        run = f"test-{id(result)}"
+        journal.append(result.events, run=run)
+        assert journal.read(run) == result.events
+    finally:
+        journal.drop()
+        journal.close()
 
 
 def test_replay_rejects_a_row_the_book_does_not_have(

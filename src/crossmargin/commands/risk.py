@@ -7,21 +7,22 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
 from crossmargin.book.io import load_book
 from crossmargin.commands.common import FileArg, JsonOpt, console, emit_json, one_line_errors
-from crossmargin.errors import CrossmarginError, InputError
-from crossmargin.report import usd0
+from crossmargin.errors import CrossmarginError, InputError, check_finite
+from crossmargin.report import plain, usd0
 
 ReturnsOpt = Annotated[
     list[Path] | None,
     typer.Option(
         "--returns",
         help="Price file(s) for daily returns: the Bitstamp ASSET:field layout or an OHLCV CSV "
-        "(repeatable).",
+        "(repeatable); intraday prices are aggregated to UTC days, coarser ones refused.",
     ),
 ]
 AccountOpt = Annotated[str | None, typer.Option("--account", help="Only this account.")]
@@ -46,6 +47,11 @@ def parse_proxies(pairs: list[str] | None) -> dict[str, str]:
 
 _usd = usd0
 
+#: Most Monte Carlo paths (memory grows as paths x assets x revaluations)
+MAX_PATHS = 1_000_000
+#: Largest hedge budget, USD notional
+MAX_BUDGET_USD = 1e15
+
 
 def _pvalue(p: float) -> Text:
     return Text(f"{p:.3f}", style="red" if p < 0.05 else "green")
@@ -56,8 +62,11 @@ def _risk_table(report: Any) -> Table:
 
     risk = report.risk
     table = Table(
-        title=f"VaR / ES of {risk.account_id} (USD; equity {_usd(risk.equity_usd)}, "
-        f"maint health {_usd(risk.health_usd)})",
+        title=Text(
+            f"VaR / ES of {risk.account_id} (USD; equity {_usd(risk.equity_usd)}, "
+            f"maint health {_usd(risk.health_usd)})",
+            style="table.title",
+        ),
         header_style="bold",
     )
     for name in (*VAR_COLUMNS, "P(liq.)"):
@@ -90,7 +99,10 @@ def _pool_table(pool: Any) -> Table:
 
 def _backtest_table(report: Any) -> Table:
     table = Table(
-        title=f"Backtests of {report.risk.account_id} (1-day equity VaR, rolling)",
+        title=Text(
+            f"Backtests of {report.risk.account_id} (1-day equity VaR, rolling)",
+            style="table.title",
+        ),
         header_style="bold",
     )
     for name in (
@@ -125,7 +137,7 @@ def _wrong_way_table(reports: list[Any]) -> Table:
     for report in reports:
         w = report.wrong_way
         table.add_row(
-            w.account_id,
+            plain(w.account_id),
             _usd(w.collateral_usd),
             f"{w.correlation:+.2f}",
             f"{w.joint_tail_prob:.2%}",
@@ -137,7 +149,10 @@ def _wrong_way_table(reports: list[Any]) -> Table:
 
 def _hedge_table(plan: Any, label: str) -> Table:
     table = Table(
-        title=f"Hedges for {plan.account_id} ({label}, {plan.confidence:.0%} 1-day)",
+        title=Text(
+            f"Hedges for {plan.account_id} ({label}, {plan.confidence:.0%} 1-day)",
+            style="table.title",
+        ),
         header_style="bold",
     )
     for name in (
@@ -162,15 +177,24 @@ def _hedge_table(plan: Any, label: str) -> Table:
             or "-"
         )
         table.add_row(
-            name,
-            trades,
+            plain(name),
+            plain(trades),
             _usd(state.maint_health_usd),
             _usd(state.stressed_health_usd),
             _usd(state.equity_var_usd),
             _usd(state.health_var_usd),
-            prices,
+            plain(prices),
         )
     return table
+
+
+def _print_skipped(skipped: dict[str, str]) -> None:
+    for account_id, reason in skipped.items():
+        console.print(
+            f"[yellow]skipped {escape(account_id)}:[/] {escape(reason)}",
+            highlight=False,
+            emoji=False,
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -199,6 +223,10 @@ def register(app: typer.Typer) -> None:
 
         if not returns:
             raise InputError("--returns", None, "give at least one price file for the returns")
+        if not 0 <= seed < 2**63:
+            raise InputError("--seed", seed, "must be from 0 to 2**63 - 1")
+        if paths > MAX_PATHS:
+            raise InputError("--paths", paths, f"at most {MAX_PATHS:,} Monte Carlo paths")
         book = load_book(file)
         data = load_returns(returns)
         proxies = parse_proxies(proxy)
@@ -207,7 +235,7 @@ def register(app: typer.Typer) -> None:
         with Progress(transient=True, console=Console(stderr=True)) as progress:
             task = progress.add_task("risk analytics", total=len(ids))
             for account_id in ids:
-                progress.update(task, description=f"risk analytics: {account_id}")
+                progress.update(task, description=escape(f"risk analytics: {account_id}"))
                 try:
                     reports.append(
                         analyze_account(
@@ -237,6 +265,13 @@ def register(app: typer.Typer) -> None:
                 render_html(f"crossmargin risk report: {file.name}", reports, skipped, pool),
                 "utf-8",
             )
+        if not as_json:  # the tables show a subset of the JSON: the same finiteness check
+            check_finite(
+                {
+                    "accounts": [r.to_dict() for r in reports],
+                    "pool": None if pool is None else pool.to_dict(),
+                }
+            )
         if as_json:
             emit_json(
                 {
@@ -244,9 +279,13 @@ def register(app: typer.Typer) -> None:
                     "pool": None if pool is None else pool.to_dict(),
                     "skipped": skipped,
                     "html": None if html_path is None else str(html_path),
+                    "sampling": data.sampling,
                 }
             )
             return
+        for symbol, how in data.sampling.items():
+            if how != "1d":  # intraday prices aggregated to UTC days
+                console.print(f"returns of {symbol}: {how}", markup=False, highlight=False)
         for report in reports:
             console.print(_risk_table(report))
             if report.backtests:
@@ -255,8 +294,7 @@ def register(app: typer.Typer) -> None:
             console.print(_wrong_way_table(reports))
         if pool is not None:
             console.print(_pool_table(pool))
-        for account_id, reason in skipped.items():
-            console.print(f"[yellow]skipped {account_id}:[/] {reason}", highlight=False)
+        _print_skipped(skipped)
         if html_path is not None:
             console.print(f"HTML report written to {html_path}")
 
@@ -280,6 +318,8 @@ def register(app: typer.Typer) -> None:
         from crossmargin.risk.hedge import hedge_scenarios, suggest_hedges
         from crossmargin.risk.returns import load_returns
 
+        if budget_usd is not None and not abs(budget_usd) <= MAX_BUDGET_USD:
+            raise InputError("--budget-usd", budget_usd, f"at most {MAX_BUDGET_USD:g} USD")
         book = load_book(file)
         data = load_returns(returns) if returns else None
         proxies = parse_proxies(proxy)
@@ -299,6 +339,8 @@ def register(app: typer.Typer) -> None:
                         raise
                     skipped[account_id] = str(exc)
                 progress.advance(task)
+        if not as_json:
+            check_finite({"accounts": [p.to_dict() for p, _ in plans]})
         if as_json:
             emit_json(
                 {
@@ -309,5 +351,4 @@ def register(app: typer.Typer) -> None:
             return
         for plan, label in plans:
             console.print(_hedge_table(plan, label))
-        for account_id, reason in skipped.items():
-            console.print(f"[yellow]skipped {account_id}:[/] {reason}", highlight=False)
+        _print_skipped(skipped)

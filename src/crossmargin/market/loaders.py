@@ -7,6 +7,7 @@ non-numeric prices, non-positive prices, high below low, duplicate timestamps.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +198,73 @@ def periods_per_year(index: pd.DatetimeIndex) -> float:
     if spacing_s <= 0:
         raise InputError("index", spacing_s, "timestamps must increase")
     return 365.0 * 86400.0 / spacing_s
+
+
+#: seconds in a day; intraday data is aggregated to UTC calendar days
+DAY_SECONDS = 86_400.0
+#: a median spacing within this of 24 h is daily data (timestamps of daily closes drift)
+DAILY_TOLERANCE_SECONDS = 3_600.0
+#: intraday data is regular when at least this share of its spacings are whole multiples of
+#: the median spacing (a gap of several bars is still on the grid)
+MIN_REGULAR_FRACTION = 0.9
+
+
+@dataclass(frozen=True)
+class SamplingInterval:
+    """The sampling interval of a time series: the median spacing of its timestamps.
+
+    ``regular_fraction`` is the share of spacings that are whole multiples of the median
+    (within one second): gaps (missing bars) keep a series regular, jittered timestamps do not.
+    """
+
+    seconds: float
+    regular_fraction: float
+
+    @property
+    def kind(self) -> str:
+        """``daily`` (median 24 h +- 1 h), ``intraday`` (shorter) or ``coarse`` (longer)."""
+        if abs(self.seconds - DAY_SECONDS) <= DAILY_TOLERANCE_SECONDS:
+            return "daily"
+        return "intraday" if self.seconds < DAY_SECONDS else "coarse"
+
+    @property
+    def label(self) -> str:
+        return interval_label(self.seconds)
+
+    @property
+    def regular(self) -> bool:
+        return self.regular_fraction >= MIN_REGULAR_FRACTION
+
+    @property
+    def divides_day(self) -> bool:
+        """Whole bars per UTC day (1 min, 5 min, 1 h, 4 h, ... but not 5 h or 7 min 30.5 s)."""
+        bars = DAY_SECONDS / self.seconds
+        return self.seconds >= 1.0 and abs(bars - round(bars)) * self.seconds < 1.0
+
+    @property
+    def bars_per_day(self) -> int:
+        return round(DAY_SECONDS / self.seconds)
+
+
+def interval_label(seconds: float) -> str:
+    """``3600`` -> ``'1h'``, ``86400`` -> ``'1d'``, ``604800`` -> ``'7d'``, ``90`` -> ``'90s'``."""
+    for unit, size in (("d", DAY_SECONDS), ("h", 3_600.0), ("min", 60.0), ("s", 1.0)):
+        if seconds >= size and abs(seconds / size - round(seconds / size)) < 1e-9:
+            return f"{round(seconds / size)}{unit}"
+    for unit, size in (("d", DAY_SECONDS), ("h", 3_600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g}{unit}"
+    return f"{seconds:.3g}s"
+
+
+def sampling_interval(index: pd.DatetimeIndex) -> SamplingInterval:
+    """The median spacing of sorted, unique timestamps and how regular the series is."""
+    if len(index) < 2:
+        raise InputError("index", len(index), "need at least two timestamps")
+    spacing = np.asarray((index[1:] - index[:-1]).total_seconds(), dtype=np.float64)
+    median = float(np.median(spacing))
+    if not median > 0:
+        raise InputError("index", median, "timestamps must increase")
+    multiples = np.round(spacing / median)
+    on_grid = (multiples >= 1) & (np.abs(spacing - multiples * median) <= 1.0)
+    return SamplingInterval(median, float(on_grid.mean()))

@@ -124,21 +124,10 @@ class Ledger:
                     continue
                 for change in changes:
                     self._apply(connection, change)
-                inserted = connection.execute(
-                    db.events.insert().values(
-                        key=key,
-                        kind=kind,
-                        account_id=account_id,
-                        body_hash=digest,
-                        body=canonical_json(body),
-                        changes=canonical_json(list(changes)),
-                        result=canonical_json(result),
-                        created_s=time.time(),
-                    )
+                seq = _insert_event(
+                    connection, kind, key, account_id, digest, body, changes, result
                 )
-                primary_key = inserted.inserted_primary_key
-                assert primary_key is not None  # an INSERT always returns its key
-                out.append(Committed(int(primary_key[0]), dict(result), False))
+                out.append(Committed(seq, dict(result), False))
         return out
 
     def commit_inserts(
@@ -165,21 +154,8 @@ class Ledger:
                 return stored
             for name, rows in grouped.items():
                 connection.execute(self._tables[name].insert(), rows)
-            inserted = connection.execute(
-                db.events.insert().values(
-                    key=key,
-                    kind=kind,
-                    account_id=None,
-                    body_hash=digest,
-                    body=canonical_json(body),
-                    changes=canonical_json(list(changes)),
-                    result=canonical_json(result),
-                    created_s=time.time(),
-                )
-            )
-            primary_key = inserted.inserted_primary_key
-            assert primary_key is not None  # an INSERT always returns its key
-        return Committed(int(primary_key[0]), dict(result), False)
+            seq = _insert_event(connection, kind, key, None, digest, body, changes, result)
+        return Committed(seq, dict(result), False)
 
     def _apply(self, connection: Connection, change: Change) -> None:
         apply_change(connection, self._tables, change)
@@ -220,6 +196,34 @@ class Ledger:
             }
             for r in rows
         ]
+
+
+def _insert_event(
+    connection: Connection,
+    kind: str,
+    key: str,
+    account_id: str | None,
+    digest: str,
+    body: Mapping[str, Any],
+    changes: Sequence[Change],
+    result: Mapping[str, Any],
+) -> int:
+    """Append one event row; returns its sequence number."""
+    inserted = connection.execute(
+        db.events.insert().values(
+            key=key,
+            kind=kind,
+            account_id=account_id,
+            body_hash=digest,
+            body=canonical_json(body),
+            changes=canonical_json(list(changes)),
+            result=canonical_json(result),
+            created_s=time.time(),
+        )
+    )
+    primary_key = inserted.inserted_primary_key
+    assert primary_key is not None  # an INSERT always returns its key
+    return int(primary_key[0])
 
 
 def apply_change(connection: Connection, tables: Mapping[str, sa.Table], change: Change) -> None:

@@ -67,18 +67,21 @@ def one_line_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
         suppressed_warnings.clear()
+        caught: list[warnings.WarningMessage] = []
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                try:
+            try:
+                with warnings.catch_warnings(record=True) as caught:
                     command(*args, **kwargs)
-                finally:
-                    runtime = [w for w in caught if issubclass(w.category, RuntimeWarning)]
-                    suppressed_warnings.extend(runtime)
-                    for other in caught:  # anything else is shown as before
-                        if not issubclass(other.category, RuntimeWarning):
-                            warnings.showwarning(
-                                other.message, other.category, other.filename, other.lineno
-                            )
+            finally:
+                # shown after the recorder is gone: inside it, showwarning would append to
+                # ``caught`` while we iterate it (an endless loop)
+                for warning in caught:
+                    if issubclass(warning.category, RuntimeWarning):
+                        suppressed_warnings.append(warning)
+                    else:
+                        warnings.showwarning(
+                            warning.message, warning.category, warning.filename, warning.lineno
+                        )
         except (CrossmarginError, ValidationError) as exc:
             error = input_error_from_validation(exc) if isinstance(exc, ValidationError) else exc
             message = escape(one_line(str(error), ERROR_LINE_LIMIT))  # not rich markup

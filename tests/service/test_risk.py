@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.service.test_api import h
@@ -26,7 +27,9 @@ def test_distance_to_liquidation_matches_the_exact_liquidation_price(api: Any) -
     }
     assert row["distance_asset"] == min(exact, key=exact.__getitem__)
     assert row["distance_to_liquidation_frac"] == pytest.approx(min(exact.values()), rel=1e-6)
-    assert row["distance_vol_units"] == pytest.approx(row["distance_to_liquidation_frac"] / 0.04)
+    # nearest in %: USDC up (the borrow), at a stablecoin's default 0.2 % a day
+    assert row["distance_asset"] == "USDC"
+    assert row["distance_vol_units"] == pytest.approx(row["distance_to_liquidation_frac"] / 0.002)
     gross = sum(abs(p["qty"]) for p in detail["positions"] if p["market"] == "ETH-PERP") * 3041.5
     assert row["leverage"] == pytest.approx(gross / detail["equity_usd"], rel=1e-3)
 
@@ -93,3 +96,25 @@ def test_whoami(api: Any) -> None:
         "role": "owner",
         "owner": "alice",
     }
+
+
+def test_liquidation_probability_is_the_first_passage_of_the_distance(api: Any) -> None:
+    """The accounts list carries P(liquidated within a day): GBM first passage of the nearest
+    asset's move at its daily volatility (ETH 4 %/day), checked against the closed form of a
+    Brownian motion with drift hitting a barrier."""
+    from scipy.stats import norm
+
+    client, keys, _ = api
+    row = client.get("/v1/accounts?q=eth-lev", headers=h(keys.admin)).json()["accounts"][0]
+    detail = client.get("/v1/accounts/eth-levered", headers=h(keys.admin)).json()
+    eth = detail["margin"]["liquidation_prices"]["ETH"]
+    d = abs(np.log(eth["below_usd"] / eth["price_usd"]))
+    sigma, m = 0.04, 0.5 * 0.04**2  # a driftless price: the log drifts down by sigma^2 / 2
+    # first passage of a Brownian motion with drift (Shreve II, 7.2; Hull's barrier formulas),
+    # T = 1 day; USDC's move (the borrow) is nearer in % but far less likely for a stablecoin
+    closed_form = norm.cdf((-d + m) / sigma) + np.exp(2 * m * d / sigma**2) * norm.cdf(
+        (-d - m) / sigma
+    )
+    assert row["liquidation_probability_1d"] == pytest.approx(closed_form, rel=1e-6)
+    sol = client.get("/v1/accounts?q=sol-degen", headers=h(keys.admin)).json()["accounts"][0]
+    assert sol["liquidation_probability_1d"] == 1.0  # already below maint health 0

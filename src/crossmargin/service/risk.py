@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 BUMP_FRAC = 1e-4  # relative price bump of the finite-difference sensitivity
 DEFAULT_DAILY_VOL = 0.04  # assets without a history or a default: ETH-like
+STABLE_DAILY_VOL = 0.002  # a stablecoin without a history: 20 bp a day
 MIN_DAILY_VOL = 0.001  # 10 bp a day: the floor of any asset's volatility (stablecoins)
 STABLE_BAND = 0.02  # an asset priced within 2 % of 1 USD is a stablecoin
 HEATMAP_MOVES = tuple(round(-0.3 + 0.05 * k, 2) for k in range(13))
@@ -51,6 +52,10 @@ class Distances:
     distance_frac: FloatArray
     distance_asset: IntArray  # -1: none
     distance_vol_units: FloatArray
+    #: the largest over assets of the first-passage probability of reaching the asset's
+    #: liquidating move within a day: GBM at the asset's daily volatility, zero drift of the
+    #: price (:func:`crossmargin.predict.hit_probability`)
+    probability_1d: FloatArray
 
 
 def daily_vols(core: MarginCore) -> FloatArray:
@@ -61,7 +66,8 @@ def daily_vols(core: MarginCore) -> FloatArray:
 
     vols = np.full(core.work.n_assets, DEFAULT_DAILY_VOL)
     for a, symbol in enumerate(core.work.asset_symbols):
-        vols[a] = DEFAULT_SIGMA_DAILY.get(symbol, DEFAULT_DAILY_VOL)
+        stable = abs(float(core.price_usd[a]) - 1.0) <= STABLE_BAND
+        vols[a] = DEFAULT_SIGMA_DAILY.get(symbol, STABLE_DAILY_VOL if stable else DEFAULT_DAILY_VOL)
         samples = core.history.get(symbol)
         if samples is not None and len(samples) >= 30:
             times = np.array([t for t, _ in samples])
@@ -107,6 +113,7 @@ def compute_distances(snap: Snapshot) -> Distances:
     n_groups, n = arrays.n_groups, arrays.n_accounts
     health0 = snap.maint_health
     best = np.full(n, np.inf)
+    probability = np.zeros(n)
     best_asset = np.full(n, -1, dtype=np.int64)
     out = (np.empty(n_groups), np.empty(n_groups), np.empty(n_groups))
     for a in range(tables.n_assets):
@@ -127,6 +134,9 @@ def compute_distances(snap: Snapshot) -> Distances:
         closer = feasible & (distance < best)
         best = np.where(closer, distance, best)
         best_asset = np.where(closer, a, best_asset)
+        # the likeliest of the one-asset moves, each at its own asset's volatility
+        signed = np.where(feasible, np.where(health0 < 0.0, 0.0, root), np.nan)
+        probability = np.maximum(probability, _probability_1d(signed, snap.vols[a]))
     marks = market_marks_usd(tables)
     notional = np.abs(arrays.pos_qty) * marks[arrays.pos_market]
     gross = np.bincount(arrays.group_account[arrays.pos_group], weights=notional, minlength=n)
@@ -134,8 +144,21 @@ def compute_distances(snap: Snapshot) -> Distances:
     with np.errstate(divide="ignore", invalid="ignore"):
         leverage = np.where(equity > 0.0, gross / np.where(equity > 0.0, equity, 1.0), np.nan)
     best = np.where(np.isfinite(best), best, np.nan).astype(np.float64)
-    vol_units = np.where(best_asset >= 0, best / snap.vols[np.maximum(best_asset, 0)], np.nan)
-    return Distances(time.time(), leverage, best, best_asset, vol_units)
+    vols = snap.vols[np.maximum(best_asset, 0)]
+    vol_units = np.where(best_asset >= 0, best / vols, np.nan)
+    return Distances(time.time(), leverage, best, best_asset, vol_units, probability)
+
+
+def _probability_1d(signed_move: FloatArray, vols: FloatArray | float) -> FloatArray:
+    """P(the price reaches ``1 + signed_move`` times today's within one day), first passage."""
+    from crossmargin.predict.firstpassage import drift_toward_barrier, hit_probability
+
+    known = np.isfinite(signed_move)
+    moves = np.where(known, signed_move, 0.0)
+    with np.errstate(divide="ignore"):
+        log_distance = np.where(known, np.abs(np.log1p(moves)), np.inf)
+    drift = drift_toward_barrier(np.where(moves < 0.0, -1.0, 1.0), vols)
+    return np.asarray(hit_probability(log_distance, vols, 1.0, drift), dtype=np.float64)
 
 
 def _per_account(arrays: PortfolioArrays, values: FloatArray) -> FloatArray:

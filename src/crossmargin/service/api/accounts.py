@@ -96,6 +96,7 @@ def list_accounts(
                     "distance_to_liquidation_frac": finite_or_none(float(dist.distance_frac[i])),
                     "distance_asset": work.asset_symbols[asset] if asset >= 0 else None,
                     "distance_vol_units": finite_or_none(float(dist.distance_vol_units[i])),
+                    "liquidation_probability_1d": finite_or_none(float(dist.probability_1d[i])),
                 }
             )
         return {"total": int(visible.size), "offset": offset, "accounts": rows}

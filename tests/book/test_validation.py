@@ -250,47 +250,23 @@ def test_demo_book_is_valid() -> None:
 
 def test_a_future_past_its_expiry_is_refused_like_an_option() -> None:
     """A dated future held past its expiry at ``as_of`` was margined like a live perp."""
-    import pytest
-
-    from crossmargin.book import book_from_data
-    from crossmargin.errors import InputError
-
-    data = {
-        "as_of": "2026-12-31T00:00:00Z",
-        "assets": {
-            "USDC": {
-                "price": 1.0,
-                "init_asset_weight": 1,
-                "maint_asset_weight": 1,
-                "init_liab_weight": 1,
-                "maint_liab_weight": 1,
-            },
-            "ETH": {
-                "price": 3000.0,
-                "init_asset_weight": 0.8,
-                "maint_asset_weight": 0.9,
-                "init_liab_weight": 1.2,
-                "maint_liab_weight": 1.1,
-            },
-        },
-        "markets": {
-            "ETH-26DEC26": {
-                "kind": "future",
-                "underlying": "ETH",
-                "settle_asset": "USDC",
-                "expiry": "2026-12-26T08:00:00Z",
-                "initial_margin_frac": 0.05,
-                "maint_margin_frac": 0.025,
-            },
-        },
-        "accounts": [
-            {
-                "id": "a",
-                "balances": {"USDC": 1000},
-                "positions": [{"market": "ETH-26DEC26", "qty": 1, "entry_price": 3000}],
-            }
-        ],
+    data = copy.deepcopy(BASE)
+    data["as_of"] = "2026-12-31T00:00:00Z"
+    data["markets"]["ETH-26DEC26"] = {
+        "kind": "future",
+        "underlying": "ETH",
+        "settle_asset": "USDC",
+        "expiry": "2026-12-26T08:00:00Z",
+        "initial_margin_frac": 0.05,
+        "maint_margin_frac": 0.025,
     }
+    data["accounts"] = [
+        {
+            "id": "a",
+            "balances": {"USDC": 1000},
+            "positions": [{"market": "ETH-26DEC26", "qty": 1, "entry_price": 3000}],
+        }
+    ]
     with pytest.raises(InputError, match=r"markets\.ETH-26DEC26\.expiry.*expired"):
         book_from_data(data)
     data["as_of"] = "2026-12-01T00:00:00Z"

@@ -1,0 +1,164 @@
+"""Margin commands: ``margin``, ``compare``, ``what-if`` and ``greeks``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from crossmargin.book.io import (
+    load_book,
+)
+from crossmargin.book.schema import Book
+from crossmargin.commands.common import (
+    FileArg,
+    JsonOpt,
+    ModeOpt,
+    PriceOpt,
+    console,
+    emit_json,
+    one_line_errors,
+    parse_mode,
+    parse_pairs,
+)
+from crossmargin.errors import InputError
+from crossmargin.margin.engine import MarginEngine, Trade
+from crossmargin.report import (
+    compare_table,
+    explain_table,
+    greeks_table,
+    liquidation_table,
+    margin_table,
+    portfolio_table,
+    print_what_if,
+)
+
+
+def _margin_report(
+    book: Book,
+    account: str | None,
+    mode: str | None,
+    prices: list[str] | None,
+    as_json: bool,
+    explain: str | None,
+) -> None:
+    engine = MarginEngine(book)
+    accounts = [book.account(account)] if account else None
+    parsed_mode, parsed_prices = parse_mode(mode), parse_pairs("--price", prices)
+    reports = engine.margin(accounts, parsed_mode, parsed_prices)
+    if explain and parsed_mode == "portfolio":
+        raise InputError(
+            "--explain",
+            explain,
+            "row contributions are the kernel's; portfolio margin is "
+            "explained by its worst scenario and components (shown without --explain)",
+        )
+    kernel_mode = None if parsed_mode == "portfolio" else parsed_mode
+    rows = engine.explain(accounts, explain, kernel_mode, parsed_prices) if explain else []
+    if as_json:
+        data: dict[str, Any] = {"accounts": [r.to_dict() for r in reports]}
+        if explain:
+            data["contributions"] = {"level": explain, "rows": [c.to_dict() for c in rows]}
+        emit_json(data)
+        return
+    console.print(margin_table(reports))
+    console.print(liquidation_table(reports))
+    breakdown = portfolio_table(reports)
+    if breakdown is not None:
+        console.print(breakdown)
+    if explain:
+        console.print(explain_table(rows, explain))
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+
+    @app.command()
+    @one_line_errors
+    def margin(
+        file: FileArg,
+        as_json: JsonOpt = False,
+        account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+        mode: ModeOpt = None,
+        price: PriceOpt = None,
+        explain: Annotated[
+            str | None,
+            typer.Option("--explain", help="Also show each row's contribution at init or maint."),
+        ] = None,
+    ) -> None:
+        """Per account: equity, weighted assets and liabilities, health, liquidation prices."""
+        _margin_report(load_book(file), account, mode, price, as_json, explain)
+
+    @app.command()
+    @one_line_errors
+    def compare(file: FileArg, as_json: JsonOpt = False) -> None:
+        """Collateral each account needs under isolated vs cross margin, and the capital cross
+        frees."""
+        rows = MarginEngine(load_book(file)).compare()
+        if as_json:
+            emit_json({"accounts": [r.to_dict() for r in rows]})
+        else:
+            console.print(compare_table(rows))
+
+    @app.command("what-if")
+    @one_line_errors
+    def what_if(
+        file: FileArg,
+        account: Annotated[str, typer.Option("--account", help="Account id.")],
+        trade: Annotated[
+            list[str] | None,
+            typer.Option("--trade", help="MARKET=QTY or MARKET=QTY@PRICE (signed qty)."),
+        ] = None,
+        withdraw: Annotated[
+            list[str] | None,
+            typer.Option("--withdraw", help="ASSET=QTY (negative: deposit)."),
+        ] = None,
+        price: PriceOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """An account before and after a hypothetical trade, withdrawal or price move."""
+        trades = []
+        for spec in trade or []:
+            market, sep, rest = spec.partition("=")
+            qty_text, _, price_text = rest.partition("@")
+            try:
+                qty = float(qty_text)
+                fill = float(price_text) if price_text else None
+            except ValueError:
+                raise InputError(
+                    "--trade", spec, "expected MARKET=QTY or MARKET=QTY@PRICE"
+                ) from None
+            if not sep:
+                raise InputError("--trade", spec, "expected MARKET=QTY or MARKET=QTY@PRICE")
+            trades.append(Trade(market, qty, fill))
+        engine = MarginEngine(load_book(file))
+        result = engine.what_if(
+            account, trades, parse_pairs("--withdraw", withdraw), parse_pairs("--price", price)
+        )
+        if as_json:
+            emit_json(result.to_dict())
+        else:
+            print_what_if(console, result)
+
+    @app.command()
+    @one_line_errors
+    def greeks(
+        file: FileArg,
+        account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Portfolio Greeks per underlying and expiry: delta (coin and USD), gamma, vega, theta."""
+        from crossmargin.portfolio import portfolio_from_book, portfolio_greeks
+
+        book = load_book(file)
+        chosen = [book.account(account)] if account else [a for a in book.accounts if a.positions]
+        tables = MarginEngine(book).tables
+        results = {
+            a.id: portfolio_greeks(portfolio_from_book(book, a.id, tables=tables).to_portfolio())
+            for a in chosen
+        }
+        if as_json:
+            emit_json({"accounts": results})
+            return
+        for account_id, per_underlying in results.items():
+            console.print(greeks_table(account_id, per_underlying))

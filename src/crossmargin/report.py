@@ -11,25 +11,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from crossmargin.errors import check_finite
-from crossmargin.haircuts.dynamic import HaircutRecommendation
-from crossmargin.margin.engine import (
-    AccountMargin,
-    BucketMargin,
-    CapitalComparison,
-    Contribution,
-    LevelFigures,
-    LiquidationPrice,
-    WhatIf,
-)
-from crossmargin.portfolio.engine import PortfolioMarginResult
-from crossmargin.risk.stress import ScenarioLibrary, StressResult
+
+if TYPE_CHECKING:  # types only: the margin command must not import scipy/pandas to print
+    from rich.console import Console
+
+    from crossmargin.haircuts.dynamic import HaircutRecommendation
+    from crossmargin.margin.engine import (
+        AccountMargin,
+        BucketMargin,
+        CapitalComparison,
+        Contribution,
+        LevelFigures,
+        LiquidationPrice,
+        WhatIf,
+    )
+    from crossmargin.portfolio.engine import PortfolioMarginResult
+    from crossmargin.risk.stress import ScenarioLibrary, StressResult
 
 
 def usd(value: float | None, decimals: int = 2) -> str:
@@ -105,6 +108,8 @@ def margin_table(reports: Sequence[AccountMargin], title: str = "Margin") -> Tab
 
 def _status(figures: AccountMargin | BucketMargin) -> Text:
     """An isolated account is liquidatable (or reduce-only) if any of its buckets is."""
+    from crossmargin.margin.engine import AccountMargin
+
     if isinstance(figures, AccountMargin):
         liquidatable, reduce_only = figures.liquidatable, not figures.can_open_risk
     else:

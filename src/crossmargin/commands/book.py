@@ -7,23 +7,11 @@ from typing import Annotated
 
 import typer
 
-from crossmargin.book.io import (
-    demo_book_text,
-    load_demo_book,
-)
-from crossmargin.book.schema import Book
 from crossmargin.commands.common import (
     JsonOpt,
     console,
     emit_json,
     one_line_errors,
-)
-from crossmargin.margin.engine import MarginEngine
-from crossmargin.report import (
-    compare_table,
-    liquidation_table,
-    margin_table,
-    portfolio_table,
 )
 
 
@@ -34,6 +22,8 @@ def register(app: typer.Typer) -> None:
     @one_line_errors
     def schema() -> None:
         """Print the JSON Schema of the portfolio file."""
+        from crossmargin.book.schema import Book
+
         emit_json(Book.model_json_schema())
 
     @app.command()
@@ -46,6 +36,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run margin and compare on the bundled example book (stables, BTC, ETH, SOL, AAVE, wstETH,
         perps, a future and ETH options on a portfolio-margin account)."""
+        from crossmargin.book.io import demo_book_text, load_demo_book
+        from crossmargin.margin.engine import MarginEngine
+        from crossmargin.report import (
+            compare_table,
+            liquidation_table,
+            margin_table,
+            portfolio_table,
+        )
+
         if show_book:
             sys.stdout.write(demo_book_text())
             return

@@ -13,17 +13,17 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic_core import ValidationError  # pydantic's own class, without importing pydantic
 from rich.console import Console
 from rich.markup import escape
 
-from crossmargin.book.io import input_error_from_validation
-from crossmargin.book.schema import PRICE_MAX, PRICE_MIN, QTY_MAX, SHOCK_MAX
 from crossmargin.errors import CrossmarginError, InputError, check_finite, one_line
-from crossmargin.margin.arrays import AccountMode
+
+if TYPE_CHECKING:
+    from crossmargin.margin.arrays import AccountMode
 
 # a pipe or CI log gets a readable width rather than rich's 80-column default
 console = Console() if Console().is_terminal else Console(width=132)
@@ -83,6 +83,8 @@ def one_line_errors(command: F) -> F:
                             warning.message, warning.category, warning.filename, warning.lineno
                         )
         except (CrossmarginError, ValidationError) as exc:
+            from crossmargin.book.io import input_error_from_validation
+
             error = input_error_from_validation(exc) if isinstance(exc, ValidationError) else exc
             message = escape(one_line(str(error), ERROR_LINE_LIMIT))  # not rich markup
             Console(stderr=True).print(
@@ -107,13 +109,17 @@ def parse_mode(mode: str | None) -> AccountMode | None:
     return mode  # type: ignore[return-value]
 
 
-#: Bounds of the numeric overrides (the book's; docs/methodology.md, "Bounds"): option ->
-#: (lowest, highest, lowest allowed itself).
-PAIR_BOUNDS: dict[str, tuple[float, float, bool]] = {
-    "--price": (PRICE_MIN, PRICE_MAX, True),
-    "--shock": (-1.0, SHOCK_MAX, False),
-    "--withdraw": (-QTY_MAX, QTY_MAX, True),
-}
+def pair_bounds() -> dict[str, tuple[float, float, bool]]:
+    """Bounds of the numeric overrides (the book's; docs/methodology.md, "Bounds"): option ->
+    (lowest, highest, lowest allowed itself)."""
+    from crossmargin.book.schema import PRICE_MAX, PRICE_MIN, QTY_MAX, SHOCK_MAX
+
+    return {
+        "--price": (PRICE_MIN, PRICE_MAX, True),
+        "--shock": (-1.0, SHOCK_MAX, False),
+        "--withdraw": (-QTY_MAX, QTY_MAX, True),
+    }
+
 
 #: the library's name of each override (as in its own errors)
 _PAIR_FIELDS = {"--price": "prices", "--shock": "shock", "--withdraw": "withdrawals"}
@@ -121,9 +127,9 @@ _PAIR_FIELDS = {"--price": "prices", "--shock": "shock", "--withdraw": "withdraw
 
 def parse_pairs(option: str, pairs: list[str] | None) -> dict[str, float]:
     """``["ETH=-25%"]`` -> ``{"ETH": -0.25}``, each number finite and within the option's
-    bounds (:data:`PAIR_BOUNDS`)."""
+    bounds (:func:`pair_bounds`)."""
     parsed: dict[str, float] = {}
-    low, high, low_included = PAIR_BOUNDS.get(option, (-math.inf, math.inf, True))
+    low, high, low_included = pair_bounds().get(option, (-math.inf, math.inf, True))
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not name:

@@ -6,12 +6,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
-from crossmargin.book.io import (
-    load_book,
-)
 from crossmargin.commands.common import (
     FileArg,
     JsonOpt,
@@ -52,6 +48,9 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Liquidate every liquidatable account: the plan, the fills and the result."""
+        from pydantic import ValidationError
+
+        from crossmargin.book.io import load_book
         from crossmargin.liquidation import (
             LiquidationConfig,
             LiquidationEngine,

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from crossmargin.book.io import (
-    load_book,
-)
-from crossmargin.book.schema import Book
 from crossmargin.commands.common import (
     FileArg,
     JsonOpt,
@@ -22,16 +18,9 @@ from crossmargin.commands.common import (
     parse_pairs,
 )
 from crossmargin.errors import InputError
-from crossmargin.margin.engine import MarginEngine, Trade
-from crossmargin.report import (
-    compare_table,
-    explain_table,
-    greeks_table,
-    liquidation_table,
-    margin_table,
-    portfolio_table,
-    print_what_if,
-)
+
+if TYPE_CHECKING:
+    from crossmargin.book.schema import Book
 
 
 def _margin_report(
@@ -42,6 +31,9 @@ def _margin_report(
     as_json: bool,
     explain: str | None,
 ) -> None:
+    from crossmargin.margin.engine import MarginEngine
+    from crossmargin.report import explain_table, liquidation_table, margin_table, portfolio_table
+
     engine = MarginEngine(book)
     accounts = [book.account(account)] if account else None
     parsed_mode, parsed_prices = parse_mode(mode), parse_pairs("--price", prices)
@@ -87,6 +79,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Per account: equity, weighted assets and liabilities, health, liquidation prices."""
+        from crossmargin.book.io import load_book
+
         _margin_report(load_book(file), account, mode, price, as_json, explain)
 
     @app.command()
@@ -94,6 +88,10 @@ def register(app: typer.Typer) -> None:
     def compare(file: FileArg, as_json: JsonOpt = False) -> None:
         """Collateral each account needs under isolated vs cross margin, and the capital cross
         frees."""
+        from crossmargin.book.io import load_book
+        from crossmargin.margin.engine import MarginEngine
+        from crossmargin.report import compare_table
+
         rows = MarginEngine(load_book(file)).compare()
         if as_json:
             emit_json({"accounts": [r.to_dict() for r in rows]})
@@ -117,6 +115,10 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """An account before and after a hypothetical trade, withdrawal or price move."""
+        from crossmargin.book.io import load_book
+        from crossmargin.margin.engine import MarginEngine, Trade
+        from crossmargin.report import print_what_if
+
         trades = []
         for spec in trade or []:
             market, sep, rest = spec.partition("=")
@@ -148,7 +150,10 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Portfolio Greeks per underlying and expiry: delta (coin and USD), gamma, vega, theta."""
+        from crossmargin.book.io import load_book
+        from crossmargin.margin.engine import MarginEngine
         from crossmargin.portfolio import portfolio_from_book, portfolio_greeks
+        from crossmargin.report import greeks_table
 
         book = load_book(file)
         chosen = [book.account(account)] if account else [a for a in book.accounts if a.positions]

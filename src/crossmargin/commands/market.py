@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.progress import Progress
 
-from crossmargin.book.io import (
-    input_error_from_validation,
-)
 from crossmargin.commands.common import (
     JsonOpt,
     console,
@@ -20,15 +14,6 @@ from crossmargin.commands.common import (
     one_line_errors,
 )
 from crossmargin.errors import InputError
-from crossmargin.haircuts.dynamic import (
-    DynamicHaircutConfig,
-    VolatilityMethod,
-    recommend_from_history,
-)
-from crossmargin.market.loaders import load_history
-from crossmargin.report import (
-    haircut_table,
-)
 
 
 def register(app: typer.Typer) -> None:
@@ -60,6 +45,21 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Recommended init/maint asset and liability weights from volatility and liquidity."""
+        from typing import cast
+
+        from pydantic import ValidationError
+        from rich.console import Console
+        from rich.progress import Progress
+
+        from crossmargin.book.io import input_error_from_validation
+        from crossmargin.haircuts.dynamic import (
+            DynamicHaircutConfig,
+            VolatilityMethod,
+            recommend_from_history,
+        )
+        from crossmargin.market.loaders import load_history
+        from crossmargin.report import haircut_table
+
         if method not in ("ewma", "garch", "parkinson", "garman-klass"):
             raise InputError("--vol", method, "must be ewma, garch, parkinson or garman-klass")
         history = load_history(data)

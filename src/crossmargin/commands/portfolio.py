@@ -15,9 +15,6 @@ from crossmargin.commands.common import (
     one_line_errors,
 )
 from crossmargin.errors import InputError
-from crossmargin.report import (
-    portfolio_summary_table,
-)
 
 
 def register(app: typer.Typer) -> None:
@@ -62,6 +59,7 @@ def register(app: typer.Typer) -> None:
         """Scenario-grid margin of one portfolio-margin file (e.g. from ``import-derive``)."""
         from crossmargin.book.io import read_structured
         from crossmargin.portfolio import PortfolioSpec, Profile, get_profile, portfolio_margin
+        from crossmargin.report import portfolio_summary_table
 
         data = read_structured(file)
         if not isinstance(data, dict) or "portfolio" not in data:

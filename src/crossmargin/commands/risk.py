@@ -12,7 +12,6 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from crossmargin.book.io import load_book
 from crossmargin.commands.common import FileArg, JsonOpt, console, emit_json, one_line_errors
 from crossmargin.errors import CrossmarginError, InputError, check_finite
 from crossmargin.report import plain, usd0
@@ -217,6 +216,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """VaR / ES (five methods, 99 % and 97.5 %, 1 and 10 days), backtests, wrong-way risk;
         without --account also the whole pool (equity, health and bad debt)."""
+        from crossmargin.book.io import load_book
         from crossmargin.risk.pool import pool_risk
         from crossmargin.risk.report import analyze_account, render_html
         from crossmargin.risk.returns import load_returns
@@ -315,6 +315,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Delta-neutral perp trades, and the trade maximizing stressed maint health."""
+        from crossmargin.book.io import load_book
         from crossmargin.risk.hedge import hedge_scenarios, suggest_hedges
         from crossmargin.risk.returns import load_returns
 

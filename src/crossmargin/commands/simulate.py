@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
-from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
-from crossmargin.book.io import load_book
 from crossmargin.commands.common import (
     JsonOpt,
     ShockOpt,
@@ -22,17 +19,15 @@ from crossmargin.commands.common import (
     parse_pairs,
 )
 from crossmargin.errors import InputError
-from crossmargin.liquidation import LiquidationConfig
-from crossmargin.margin.arrays import FloatArray, MarketTables, compile_accounts, compile_market
 from crossmargin.report import usd0
-from crossmargin.simulation.calibrate import DEFAULT_SCALES, calibrate
-from crossmargin.simulation.cascade import CascadeConfig, impact_params, run_cascade, shocked_prices
-from crossmargin.simulation.executors import make_executor
-from crossmargin.simulation.generate import GeneratedBook, generate_book
-from crossmargin.simulation.modes import compare_modes
-from crossmargin.simulation.montecarlo import run_monte_carlo
-from crossmargin.simulation.paths import block_bootstrap_returns, gbm_jump_returns
-from crossmargin.simulation.report import render_simulation_html
+
+if TYPE_CHECKING:
+    from crossmargin.margin.arrays import FloatArray, MarketTables
+    from crossmargin.simulation.cascade import CascadeConfig
+
+#: ``--scales``' default: crossmargin.simulation.calibrate.DEFAULT_SCALES (a test checks they
+#: agree; the command line does not import the simulation to print its help)
+DEFAULT_SCALES_TEXT = "0.5,0.75,1,1.25,1.5,2,2.5,3"
 
 BookArg = Annotated[
     Path | None, typer.Argument(help="Portfolio file; omit with --generate N.", show_default=False)
@@ -61,6 +56,10 @@ CORRELATION = 0.7  # between risky assets in GBM paths (stated in docs/simulatio
 
 def _source(file: Path | None, generate: int | None, seed: int) -> tuple[Any, MarketTables, Any]:
     """(book or generated book, tables, arrays)."""
+    from crossmargin.book.io import load_book
+    from crossmargin.margin.arrays import compile_accounts, compile_market
+    from crossmargin.simulation.generate import generate_book
+
     if generate is not None:
         if file is not None:
             raise InputError(
@@ -86,6 +85,11 @@ def _paths(
 ) -> FloatArray:
     if n_paths < 1:
         raise InputError("--paths", n_paths, "must be >= 1")
+    import numpy as np
+
+    from crossmargin.simulation.cascade import impact_params
+    from crossmargin.simulation.paths import block_bootstrap_returns, gbm_jump_returns
+
     if returns is None:
         sigma, _ = impact_params(tables, config)
         n = sigma.size
@@ -101,6 +105,9 @@ def _paths(
 
 
 def _progress_run(total: int, label: str, work: Callable[[Callable[[int], None]], Any]) -> Any:
+    from rich.console import Console
+    from rich.progress import Progress
+
     with Progress(transient=True, console=Console(stderr=True)) as progress:
         task = progress.add_task(label, total=total)
         return work(lambda k: progress.advance(task, k))
@@ -134,6 +141,14 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Liquidation cascade after a shock, modes side by side, Monte Carlo of paths."""
+        from crossmargin.liquidation import LiquidationConfig
+        from crossmargin.simulation.cascade import CascadeConfig, run_cascade, shocked_prices
+        from crossmargin.simulation.executors import make_executor
+        from crossmargin.simulation.generate import GeneratedBook
+        from crossmargin.simulation.modes import compare_modes
+        from crossmargin.simulation.montecarlo import run_monte_carlo
+        from crossmargin.simulation.report import render_simulation_html
+
         if model not in ("engine", "closeout"):
             raise InputError("--model", model, "must be engine or closeout")
         source, tables, arrays = _source(file, generate, seed)
@@ -209,7 +224,7 @@ def register(app: typer.Typer) -> None:
         ] = 1_000_000.0,
         scales: Annotated[
             str, typer.Option("--scales", help="Comma-separated scales of margins and haircuts.")
-        ] = ",".join(f"{s:g}" for s in DEFAULT_SCALES),
+        ] = DEFAULT_SCALES_TEXT,
         haircut_scales: Annotated[
             str | None,
             typer.Option(
@@ -224,6 +239,13 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Scale margins and haircuts: least capital with bad-debt VaR99 <= target; frontier."""
+        from crossmargin.book.io import load_book
+        from crossmargin.simulation.calibrate import calibrate
+        from crossmargin.simulation.cascade import CascadeConfig
+        from crossmargin.simulation.executors import make_executor
+        from crossmargin.simulation.generate import generate_book
+        from crossmargin.simulation.report import render_simulation_html
+
         grid = _numbers("--scales", scales)
         haircut_grid = (
             None if haircut_scales is None else _numbers("--haircut-scales", haircut_scales)
@@ -329,7 +351,9 @@ def _modes_table(rows: list[Any]) -> Table:
             usd0(m.capital_required_usd),
             usd0(m.top_up_usd),
             str(m.liquidated_accounts),
-            "-" if not np.isfinite(m.liquidated_notional_usd) else usd0(m.liquidated_notional_usd),
+            "-"
+            if not math.isfinite(m.liquidated_notional_usd)
+            else usd0(m.liquidated_notional_usd),
             usd0(m.bad_debt_usd),
             str(m.rounds),
             m.liquidation,

@@ -7,9 +7,6 @@ from typing import Annotated
 
 import typer
 
-from crossmargin.book.io import (
-    load_book,
-)
 from crossmargin.commands.common import (
     FileArg,
     JsonOpt,
@@ -19,11 +16,6 @@ from crossmargin.commands.common import (
     one_line_errors,
     parse_pairs,
 )
-from crossmargin.margin.engine import MarginEngine
-from crossmargin.report import (
-    stress_table,
-)
-from crossmargin.risk.stress import load_scenarios, run_stress
 
 
 def register(app: typer.Typer) -> None:
@@ -45,6 +37,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Each account's health under named historical shocks (collateral and positions
         together)."""
+        from crossmargin.book.io import load_book
+        from crossmargin.margin.engine import MarginEngine
+        from crossmargin.report import stress_table
+        from crossmargin.risk.stress import load_scenarios, run_stress
+
         book = load_book(file)
         library = load_scenarios(scenarios_file)
         results = run_stress(book, library, scenario, parse_pairs("--shock", shock))

@@ -251,3 +251,32 @@ def test_liquidate_bad_input_is_one_line() -> None:
     assert "cannot fall 100 %" in result.output
     result = runner.invoke(app, ["liquidate", str(DEMO_PATH), "--policy", "binance"])
     assert result.exit_code == 2 and "unknown policy" in result.output
+
+
+def test_write_examples_gives_the_files_the_readme_uses(tmp_path: Path) -> None:
+    from crossmargin.book.io import load_book
+    from crossmargin.market.loaders import load_history
+    from crossmargin.portfolio import import_derive
+
+    result = runner.invoke(app, ["demo", "--write-examples", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    book = load_book(tmp_path / "book.yaml")
+    history = load_history(tmp_path / "prices.csv")
+    assert sorted(history) == ["AAVE", "BTC", "ETH", "wstETH"]
+    for symbol, frame in history.items():
+        assert len(frame) == 730 and {"close", "volume"} <= set(frame.columns)
+        # the simulated history ends at the demo book's price on its as_of date
+        assert frame["close"].iloc[-1] == pytest.approx(book.assets[symbol].price, rel=1e-5)
+        assert frame.index[-1].date() == book.as_of.date()
+    converted = import_derive(tmp_path / "case.json")
+    assert converted["mismatches"] == [] and converted["profile"]["name"] == "derive-pm2"
+    assert converted["margin"]["maint"]["margin_usd"] > 0
+
+
+def test_unknown_account_lists_the_ids_and_the_nearest(tmp_path: Path) -> None:
+    path = tmp_path / "book.yaml"
+    path.write_text(demo_book_text())
+    result = runner.invoke(app, ["margin", str(path), "--account", "eth-lever"])
+    assert result.exit_code == 2
+    assert "did you mean 'eth-levered'?" in result.output
+    assert "basis-trader" in result.output and "options-desk" in result.output

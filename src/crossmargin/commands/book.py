@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -33,9 +34,24 @@ def register(app: typer.Typer) -> None:
         show_book: Annotated[
             bool, typer.Option("--show-book", help="Print the bundled book (YAML) and exit.")
         ] = False,
+        write_examples: Annotated[
+            Path | None,
+            typer.Option(
+                "--write-examples",
+                metavar="DIR",
+                help="Write the example files (book.yaml, prices.csv, case.json) into DIR and "
+                "exit.",
+            ),
+        ] = None,
     ) -> None:
         """Run margin and compare on the bundled example book (stables, BTC, ETH, SOL, AAVE, wstETH,
         perps, a future and ETH options on a portfolio-margin account)."""
+        if write_examples is not None:
+            from crossmargin.examples import write_examples as write
+
+            for path in write(write_examples):
+                console.print(str(path), markup=False, highlight=False)
+            return
         from crossmargin.book.io import demo_book_text, load_demo_book
         from crossmargin.margin.engine import MarginEngine
         from crossmargin.report import (

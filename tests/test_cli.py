@@ -280,3 +280,19 @@ def test_unknown_account_lists_the_ids_and_the_nearest(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "did you mean 'eth-levered'?" in result.output
     assert "basis-trader" in result.output and "options-desk" in result.output
+
+
+def test_what_if_refused_exits_3(book_file: Path) -> None:
+    args = ["what-if", str(book_file), "--account", "sol-degen", "--trade", "SOL-PERP=100"]
+    table = runner.invoke(app, args)
+    assert table.exit_code == 3, table.output
+    assert "refused: init health < 0 after the change" in table.output
+    as_json = runner.invoke(app, [*args, "--json"])
+    assert as_json.exit_code == 3 and json.loads(as_json.output)["allowed"] is False
+
+
+def test_portfolio_mode_prints_no_empty_liquidation_table(book_file: Path) -> None:
+    result = runner.invoke(app, ["margin", str(book_file), "--mode", "portfolio"])
+    assert result.exit_code == 0, result.output
+    assert "Liquidation prices: none" in result.output
+    assert "IM portfolio > IM cross for" in runner.invoke(app, ["compare", str(book_file)]).output

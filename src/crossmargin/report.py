@@ -228,6 +228,21 @@ def compare_table(rows: Sequence[CapitalComparison]) -> Table:
             "",
             "",
         )
+    higher = [
+        r.account_id
+        for r in rows
+        if r.portfolio_requirement_usd is not None
+        and r.portfolio_requirement_usd > r.cross_requirement_usd
+    ]
+    if higher:
+        table.caption = (
+            f"IM portfolio > IM cross for {', '.join(higher)}: portfolio margin charges each "
+            "underlying's worst loss on the profile's grid (generic: spot +-15 %, vol up, tail "
+            "moves damped), summed over underlyings with no offset between them, plus "
+            "contingencies on perps, options and collateral; cross charges each asset its "
+            "haircut (1 - init weight) on net value, less than a 15 % move for most collateral "
+            "(docs/portfolio-margin.md)"
+        )
     return table
 
 
@@ -235,8 +250,13 @@ def print_what_if(console: Console, result: WhatIf) -> None:
     check_finite(result.to_dict())
     console.print(margin_table([result.before], title="Before"))
     console.print(margin_table([result.after], title="After"))
-    verdict = "[green]allowed[/]" if result.allowed else "[red]refused: init health < 0 after[/]"
-    console.print(f"Change {verdict}")
+    if result.allowed:
+        console.print("Change [green]allowed[/]")
+        return
+    reasons = [] if result.after.can_open_risk else ["init health < 0 after the change"]
+    reasons += list(result.blocked)
+    console.print(Text("Change ").append("refused", style="red").append(": " + "; ".join(reasons)))
+    console.print("(exit status 3)", style="dim")
 
 
 def haircut_table(rows: Sequence[HaircutRecommendation], method: str) -> Table:
@@ -280,7 +300,10 @@ def stress_table(
     table.add_column("maint health now $", justify="right")
     table.add_column("after $", justify="right")
     table.add_column("status")
+    from crossmargin.risk.stress import failing_buckets
+
     now = {a.account_id: a for a in baseline}
+    composed: list[str] = []
     for result in results:
         scenario = library.scenarios[result.scenario]
         label = result.scenario + (" *" if scenario.measured else "")
@@ -292,13 +315,36 @@ def stress_table(
                 plain(after.account_id),
                 _health(now[after.account_id].maint),
                 _health(after.maint),
-                _status(after),
+                _stress_status(after),
                 end_section=i == len(result.accounts) - 1,
             )
-    table.caption = (
-        "* measured from data; the others cite sources in crossmargin/risk/scenarios.yaml"
-    )
+        for symbol, move in result.extra_shocks.items():
+            composed.append(
+                f"{result.scenario}: {symbol} {100 * move.scenario_frac:+.1f} % x --shock "
+                f"{100 * move.shock_frac:+.1f} % = {100 * move.total_frac:+.1f} %"
+            )
+    notes = ["* measured from data; the others cite sources in crossmargin/risk/scenarios.yaml"]
+    if composed:
+        notes.append("--shock compounds with the scenario: (1 + scenario) x (1 + shock) - 1")
+        notes.extend(composed)
+    if any(failing_buckets(a) and a.maint.health_usd >= 0 for r in results for a in r.accounts):
+        notes.append(
+            "an isolated account with a positive total is liquidated bucket by bucket: "
+            "the failing buckets are named"
+        )
+    table.caption = "\n".join(notes)
     return table
+
+
+def _stress_status(after: AccountMargin) -> Text:
+    """The status; an isolated account names its buckets below maint."""
+    from crossmargin.risk.stress import failing_buckets
+
+    status = _status(after)
+    failing = failing_buckets(after)
+    if failing:
+        status.append(" (" + ", ".join(failing) + ")")
+    return status
 
 
 def liquidation_tables(result: Any) -> list[Table]:

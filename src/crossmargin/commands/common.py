@@ -54,6 +54,10 @@ F = TypeVar("F", bound=Callable[..., None])
 #: (:func:`emit_json`, the report tables) - but tests can see them here.
 suppressed_warnings: list[warnings.WarningMessage] = []
 
+#: Exit status of a command whose input is fine but whose answer is "no" (``what-if``: the
+#: change is refused), so that scripts can tell it from success (0) and bad input (2).
+EXIT_REFUSED = 3
+
 #: Longest error line (characters after "error: ").
 ERROR_LINE_LIMIT = 300
 

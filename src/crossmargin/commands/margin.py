@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from crossmargin.commands.common import (
+    EXIT_REFUSED,
     FileArg,
     JsonOpt,
     ModeOpt,
@@ -54,7 +55,15 @@ def _margin_report(
         emit_json(data)
         return
     console.print(margin_table(reports))
-    console.print(liquidation_table(reports))
+    liquidation = liquidation_table(reports)
+    if liquidation.row_count:
+        console.print(liquidation)
+    else:  # portfolio margin is a scenario grid: no single-price liquidation level
+        console.print(
+            "Liquidation prices: none (portfolio-margin accounts are liquidated on the "
+            "scenario grid, not at one asset's price)",
+            style="dim",
+        )
     breakdown = portfolio_table(reports)
     if breakdown is not None:
         console.print(breakdown)
@@ -141,6 +150,8 @@ def register(app: typer.Typer) -> None:
             emit_json(result.to_dict())
         else:
             print_what_if(console, result)
+        if not result.allowed:
+            raise typer.Exit(EXIT_REFUSED)
 
     @app.command()
     @one_line_errors

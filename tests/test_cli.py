@@ -296,3 +296,28 @@ def test_portfolio_mode_prints_no_empty_liquidation_table(book_file: Path) -> No
     assert result.exit_code == 0, result.output
     assert "Liquidation prices: none" in result.output
     assert "IM portfolio > IM cross for" in runner.invoke(app, ["compare", str(book_file)]).output
+
+
+def _command_paths() -> list[list[str]]:
+    paths = [[c.name or c.callback.__name__] for c in app.registered_commands]  # type: ignore[union-attr]
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        assert sub is not None and group.name is not None
+        paths += [[group.name, c.name or c.callback.__name__] for c in sub.registered_commands]  # type: ignore[union-attr]
+    return paths
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=" ".join)
+def test_help_reads_like_a_tool(path: list[str]) -> None:
+    """Value names, not Python types; no raw markup; examples in every command's help."""
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    text = result.output
+    for python in ("<bool>", "<str>", "<int>", "<float>", "<path>", "list[", "{file}", "``"):
+        assert python not in text, (path, python)
+    assert "Examples" in text and f"crossmargin {' '.join(path)}" in text
+
+
+def test_download_help_keeps_the_extra_name() -> None:
+    result = CliRunner().invoke(app, ["download", "--help"], env={"COLUMNS": "200"})
+    assert "crossmargin[download]" in result.output

@@ -12,6 +12,7 @@ from crossmargin.commands.common import (
     JsonOpt,
     console,
     emit_json,
+    examples,
     one_line_errors,
 )
 
@@ -19,7 +20,7 @@ from crossmargin.commands.common import (
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
-    @app.command()
+    @app.command(epilog=examples("crossmargin schema > schema.json"))
     @one_line_errors
     def schema() -> None:
         """Print the JSON Schema of the portfolio file."""
@@ -27,7 +28,13 @@ def register(app: typer.Typer) -> None:
 
         emit_json(Book.model_json_schema())
 
-    @app.command()
+    @app.command(
+        epilog=examples(
+            "crossmargin demo",
+            "crossmargin demo --write-examples .",
+            "crossmargin demo --show-book > book.yaml",
+        )
+    )
     @one_line_errors
     def demo(
         as_json: JsonOpt = False,
@@ -44,8 +51,11 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Run margin and compare on the bundled example book (stables, BTC, ETH, SOL, AAVE, wstETH,
-        perps, a future and ETH options on a portfolio-margin account)."""
+        """Margin and compare on the bundled demo book; writes the example files.
+
+        The book: stables, BTC, ETH, SOL, AAVE, wstETH, perps, a future and ETH options on a
+        portfolio-margin account; accounts basis-trader, eth-levered, sol-degen, aave-whale,
+        market-maker, iso-trader and options-desk."""
         if write_examples is not None:
             from crossmargin.examples import write_examples as write
 

@@ -28,25 +28,88 @@ if TYPE_CHECKING:
 # a pipe or CI log gets a readable width rather than rich's 80-column default
 console = Console() if Console().is_terminal else Console(width=132)
 
-FileArg = Annotated[Path, typer.Argument(help="Portfolio file (YAML or JSON).", show_default=False)]
+FileArg = Annotated[
+    Path,
+    typer.Argument(metavar="FILE", help="Portfolio file (YAML or JSON).", show_default=False),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 ShockOpt = Annotated[
     list[str] | None,
-    typer.Option("--shock", help="Move one asset's price, e.g. --shock ETH=-25% (repeatable)."),
+    typer.Option(
+        "--shock",
+        metavar="ASSET=PCT",
+        help="Move one asset's price, e.g. --shock ETH=-25% (repeatable).",
+    ),
 ]
 ModeOpt = Annotated[
     str | None,
     typer.Option(
-        "--mode", help="Evaluate every account in this mode: cross, isolated or portfolio."
+        "--mode",
+        metavar="MODE",
+        help="Evaluate every account in this mode: cross, isolated or portfolio.",
     ),
 ]
 PriceOpt = Annotated[
     list[str] | None,
-    typer.Option("--price", help="Override an asset's USD price, e.g. --price ETH=2500."),
+    typer.Option(
+        "--price",
+        metavar="ASSET=USD",
+        help="Override an asset's USD price, e.g. --price ETH=2500 (repeatable).",
+    ),
 ]
 
 
 F = TypeVar("F", bound=Callable[..., None])
+
+#: value names of the help for options without an explicit metavar, by annotation
+_VALUE_NAMES: dict[Any, str] = {str: "TEXT", int: "N", float: "NUMBER", Path: "FILE"}
+
+
+def _humane_help() -> None:
+    """Help written for people on typer >= 0.20 (whose help prints ``<bool>``, ``<list[str]>``
+    and ``{file}``): a metavar wins, a flag shows no value, other values show ``TEXT``, ``N``,
+    ``NUMBER`` or ``FILE`` (``...`` when repeatable), and the usage line shows ``FILE`` for a
+    required argument. Older typers keep their own rendering (nothing to patch)."""
+    try:
+        from typer.core import TyperArgument, TyperOption, _TyperParameter
+    except ImportError:  # pragma: no cover - older typer: its help has no such types
+        return
+    if not hasattr(_TyperParameter, "display_type") or not hasattr(
+        TyperArgument, "_usage_display_name"
+    ):  # pragma: no cover
+        return
+    from typing import get_args, get_origin
+
+    def display_type(self: Any, ctx: Any) -> str:
+        if self.metavar is not None:
+            return "" if isinstance(self, TyperArgument) else str(self.metavar)
+        if isinstance(self, TyperOption) and self.is_bool_flag:
+            return ""
+        annotation = self.type_descriptor.annotation
+        repeated = get_origin(annotation) is list
+        if repeated:
+            (annotation,) = get_args(annotation)
+        name = _VALUE_NAMES.get(annotation, "VALUE")
+        return f"{name} ..." if repeated else name
+
+    def usage_name(self: Any) -> str:
+        name = str(self.metavar or self.name.upper())
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    # typer has no hook for these three renderings: replaced on its classes, once
+    _TyperParameter.display_type = display_type  # type: ignore[method-assign]
+    TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+    TyperOption.display_type_rich = display_type  # type: ignore[method-assign]
+
+
+_humane_help()
+
+
+def examples(*lines: str) -> str:
+    """The ``Examples`` epilog of a command's help: one paragraph per command line (shown
+    verbatim: brackets are escaped, not read as rich markup)."""
+    return "[bold]Examples[/]\n\n" + "\n\n".join("  " + escape(line) for line in lines)
 
 
 #: RuntimeWarnings raised (and kept from the user) during the last command: numerical

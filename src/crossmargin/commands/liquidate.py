@@ -14,6 +14,7 @@ from crossmargin.commands.common import (
     ShockOpt,
     console,
     emit_json,
+    examples,
     one_line_errors,
     parse_pairs,
 )
@@ -23,24 +24,38 @@ from crossmargin.errors import InputError
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
-    @app.command()
+    @app.command(
+        epilog=examples(
+            "crossmargin liquidate book.yaml --shock BTC=-30% --policy drift",
+            "crossmargin liquidate book.yaml --shock ETH=-40% --insurance-fund 250000"
+            " --journal j.jsonl",
+        )
+    )
     @one_line_errors
     def liquidate(
         file: FileArg,
         shock: ShockOpt = None,
         policy: Annotated[
-            str, typer.Option("--policy", help="generic, mango, drift, aave or dydx.")
+            str,
+            typer.Option("--policy", metavar="POLICY", help="generic, mango, drift, aave or dydx."),
         ] = "generic",
         insurance_fund: Annotated[
-            float, typer.Option("--insurance-fund", help="Insurance fund at the start, USD.")
+            float,
+            typer.Option(
+                "--insurance-fund", metavar="USD", help="Insurance fund at the start, USD."
+            ),
         ] = 0.0,
         bankruptcy: Annotated[
-            str | None, typer.Option("--bankruptcy", help="socialize or adl (policy default).")
+            str | None,
+            typer.Option(
+                "--bankruptcy", metavar="socialize|adl", help="socialize or adl (policy default)."
+            ),
         ] = None,
         journal: Annotated[
             str | None,
             typer.Option(
                 "--journal",
+                metavar="FILE.jsonl|URL",
                 help="Record the run in FILE.jsonl or a SQLAlchemy URL (sqlite:///...); a run "
                 "already journaled there (same book content and parameters) is not recorded again.",
             ),

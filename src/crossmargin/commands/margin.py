@@ -14,6 +14,7 @@ from crossmargin.commands.common import (
     PriceOpt,
     console,
     emit_json,
+    examples,
     one_line_errors,
     parse_mode,
     parse_pairs,
@@ -74,17 +75,30 @@ def _margin_report(
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
-    @app.command()
+    @app.command(
+        epilog=examples(
+            "crossmargin margin book.yaml",
+            "crossmargin margin book.yaml --account eth-levered --price ETH=2500",
+            "crossmargin margin book.yaml --mode portfolio --json",
+            "crossmargin margin book.yaml --account eth-levered --explain maint",
+        )
+    )
     @one_line_errors
     def margin(
         file: FileArg,
         as_json: JsonOpt = False,
-        account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+        account: Annotated[
+            str | None, typer.Option("--account", metavar="ID", help="Only this account.")
+        ] = None,
         mode: ModeOpt = None,
         price: PriceOpt = None,
         explain: Annotated[
             str | None,
-            typer.Option("--explain", help="Also show each row's contribution at init or maint."),
+            typer.Option(
+                "--explain",
+                metavar="LEVEL",
+                help="Also show each row's contribution at init or maint.",
+            ),
         ] = None,
     ) -> None:
         """Per account: equity, weighted assets and liabilities, health, liquidation prices."""
@@ -92,11 +106,12 @@ def register(app: typer.Typer) -> None:
 
         _margin_report(load_book(file), account, mode, price, as_json, explain)
 
-    @app.command()
+    @app.command(
+        epilog=examples("crossmargin compare book.yaml", "crossmargin compare book.yaml --json")
+    )
     @one_line_errors
     def compare(file: FileArg, as_json: JsonOpt = False) -> None:
-        """Collateral each account needs under isolated vs cross margin, and the capital cross
-        frees."""
+        """Capital to add under isolated vs cross vs portfolio margin, and what cross frees."""
         from crossmargin.book.io import load_book
         from crossmargin.margin.engine import MarginEngine
         from crossmargin.report import compare_table
@@ -107,18 +122,30 @@ def register(app: typer.Typer) -> None:
         else:
             console.print(compare_table(rows))
 
-    @app.command("what-if")
+    @app.command(
+        "what-if",
+        epilog=examples(
+            "crossmargin what-if book.yaml --account eth-levered --trade ETH-PERP=10"
+            " --withdraw USDC=5000",
+            "crossmargin what-if book.yaml --account sol-degen --trade SOL-PERP=-50@142   #"
+            " exit 3 if refused",
+        ),
+    )
     @one_line_errors
     def what_if(
         file: FileArg,
-        account: Annotated[str, typer.Option("--account", help="Account id.")],
+        account: Annotated[str, typer.Option("--account", metavar="ID", help="Account id.")],
         trade: Annotated[
             list[str] | None,
-            typer.Option("--trade", help="MARKET=QTY or MARKET=QTY@PRICE (signed qty)."),
+            typer.Option(
+                "--trade",
+                metavar="MARKET=QTY[@PRICE]",
+                help="MARKET=QTY or MARKET=QTY@PRICE (signed qty).",
+            ),
         ] = None,
         withdraw: Annotated[
             list[str] | None,
-            typer.Option("--withdraw", help="ASSET=QTY (negative: deposit)."),
+            typer.Option("--withdraw", metavar="ASSET=QTY", help="ASSET=QTY (negative: deposit)."),
         ] = None,
         price: PriceOpt = None,
         as_json: JsonOpt = False,
@@ -153,11 +180,13 @@ def register(app: typer.Typer) -> None:
         if not result.allowed:
             raise typer.Exit(EXIT_REFUSED)
 
-    @app.command()
+    @app.command(epilog=examples("crossmargin greeks book.yaml --account options-desk"))
     @one_line_errors
     def greeks(
         file: FileArg,
-        account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+        account: Annotated[
+            str | None, typer.Option("--account", metavar="ID", help="Only this account.")
+        ] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Portfolio Greeks per underlying and expiry: delta (coin and USD), gamma, vega, theta."""

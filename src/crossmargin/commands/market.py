@@ -11,6 +11,7 @@ from crossmargin.commands.common import (
     JsonOpt,
     console,
     emit_json,
+    examples,
     one_line_errors,
 )
 from crossmargin.errors import InputError
@@ -19,28 +20,43 @@ from crossmargin.errors import InputError
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
-    @app.command()
+    @app.command(
+        epilog=examples(
+            "crossmargin haircuts prices.csv --vol garch",
+            "crossmargin haircuts prices.csv --assets BTC,ETH --confidence 0.995 --size-usd"
+            " 5000000",
+        )
+    )
     @one_line_errors
     def haircuts(
-        data: Annotated[Path, typer.Argument(help="Price history CSV (shared layouts or OHLCV).")],
+        data: Annotated[
+            Path,
+            typer.Argument(metavar="FILE", help="Price history CSV (shared layouts or OHLCV)."),
+        ],
         assets: Annotated[
-            str | None, typer.Option("--assets", help="Comma-separated assets to keep.")
+            str | None,
+            typer.Option("--assets", metavar="ASSET,...", help="Comma-separated assets to keep."),
         ] = None,
         method: Annotated[
-            str, typer.Option("--vol", help="ewma, garch, parkinson or garman-klass.")
+            str,
+            typer.Option("--vol", metavar="METHOD", help="ewma, garch, parkinson or garman-klass."),
         ] = "ewma",
         horizon_days: Annotated[
-            float, typer.Option("--horizon-days", help="Maint liquidation horizon.")
+            float, typer.Option("--horizon-days", metavar="DAYS", help="Maint liquidation horizon.")
         ] = 1.0,
-        confidence: Annotated[float, typer.Option("--confidence", help="Maint confidence.")] = 0.99,
+        confidence: Annotated[
+            float, typer.Option("--confidence", metavar="PROB", help="Maint confidence.")
+        ] = 0.99,
         init_horizon_days: Annotated[
-            float, typer.Option("--init-horizon-days", help="Init liquidation horizon.")
+            float,
+            typer.Option("--init-horizon-days", metavar="DAYS", help="Init liquidation horizon."),
         ] = 3.0,
         init_confidence: Annotated[
-            float, typer.Option("--init-confidence", help="Init confidence.")
+            float, typer.Option("--init-confidence", metavar="PROB", help="Init confidence.")
         ] = 0.995,
         size_usd: Annotated[
-            float, typer.Option("--size-usd", help="Position size charged for liquidity.")
+            float,
+            typer.Option("--size-usd", metavar="USD", help="Position size charged for liquidity."),
         ] = 1_000_000.0,
         as_json: JsonOpt = False,
     ) -> None:
@@ -97,17 +113,34 @@ def register(app: typer.Typer) -> None:
         else:
             console.print(haircut_table(recommendations, method))
 
-    @app.command()
+    @app.command(
+        epilog=examples(
+            "crossmargin download binance BTC/USDT --out btc.csv",
+            "crossmargin download binance ETH/USDT --timeframe 1h --since 2025-01-01 --out eth.csv",
+        )
+    )
     @one_line_errors
     def download(
-        exchange: Annotated[str, typer.Argument(help="ccxt exchange id, e.g. binance.")],
-        symbol: Annotated[str, typer.Argument(help="Market symbol, e.g. BTC/USDT.")],
-        out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
-        timeframe: Annotated[str, typer.Option("--timeframe", help="1m, 1h, 1d, ...")] = "1d",
-        since: Annotated[str | None, typer.Option("--since", help="First date (UTC).")] = None,
-        until: Annotated[str | None, typer.Option("--until", help="Last date (UTC).")] = None,
+        exchange: Annotated[
+            str, typer.Argument(metavar="EXCHANGE", help="ccxt exchange id, e.g. binance.")
+        ],
+        symbol: Annotated[
+            str, typer.Argument(metavar="SYMBOL", help="Market symbol, e.g. BTC/USDT.")
+        ],
+        out: Annotated[Path, typer.Option("--out", metavar="FILE", help="CSV file to write.")],
+        timeframe: Annotated[
+            str, typer.Option("--timeframe", metavar="TIMEFRAME", help="1m, 1h, 1d, ...")
+        ] = "1d",
+        since: Annotated[
+            str | None, typer.Option("--since", metavar="DATE", help="First date (UTC).")
+        ] = None,
+        until: Annotated[
+            str | None, typer.Option("--until", metavar="DATE", help="Last date (UTC).")
+        ] = None,
     ) -> None:
-        """Download OHLCV candles through ccxt (needs network and crossmargin[download])."""
+        """Download OHLCV candles through ccxt.
+
+        Needs the network and the optional extra: pip install 'crossmargin\\[download]'."""
         from crossmargin.market.download import ccxt_exchange, download_ohlcv, save_ohlcv
 
         frame = download_ohlcv(ccxt_exchange(exchange), symbol, timeframe, since, until)

@@ -12,6 +12,7 @@ from crossmargin.commands.common import (
     JsonOpt,
     console,
     emit_json,
+    examples,
     one_line_errors,
 )
 from crossmargin.errors import InputError
@@ -20,19 +21,25 @@ from crossmargin.errors import InputError
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
-    @app.command("import-derive")
+    @app.command(
+        "import-derive", epilog=examples("crossmargin import-derive case.json --out case.yaml")
+    )
     @one_line_errors
     def import_derive(
-        case: Annotated[Path, typer.Argument(help="A Derive PM2 case (JSON).", show_default=False)],
+        case: Annotated[
+            Path,
+            typer.Argument(metavar="FILE", help="A Derive PM2 case (JSON).", show_default=False),
+        ],
         out: Annotated[
-            Path | None, typer.Option("--out", help="Write the YAML here instead of stdout.")
+            Path | None,
+            typer.Option("--out", metavar="FILE", help="Write the YAML here instead of stdout."),
         ] = None,
     ) -> None:
-        """Convert a Derive PM2 case into a portfolio-margin file (portfolio + profile) as YAML.
+        """Convert a Derive PM2 case into a portfolio-margin file (YAML).
 
-        The file runs with ``crossmargin portfolio-margin``; it also carries our result, the
-        case's reference MM/IM and every figure that differs (``mismatches``, empty when all match).
-        """
+        The file (portfolio + profile) runs with 'crossmargin portfolio-margin'; it also carries
+        our result, the case's reference MM/IM and every figure that differs ('mismatches',
+        empty when all match)."""
         import yaml
 
         from crossmargin.portfolio import import_derive as convert
@@ -44,19 +51,20 @@ def register(app: typer.Typer) -> None:
             out.write_text(text)
             console.print(f"written to {out}")
 
-    @app.command("portfolio-margin")
+    @app.command("portfolio-margin", epilog=examples("crossmargin portfolio-margin case.yaml"))
     @one_line_errors
     def portfolio_margin_command(
         file: Annotated[
             Path,
             typer.Argument(
+                metavar="FILE",
                 help="YAML/JSON with 'portfolio' and 'profile' (a name or a full profile).",
                 show_default=False,
             ),
         ],
         as_json: JsonOpt = False,
     ) -> None:
-        """Scenario-grid margin of one portfolio-margin file (e.g. from ``import-derive``)."""
+        """Scenario-grid margin of one portfolio-margin file (e.g. from import-derive)."""
         from crossmargin.book.io import read_structured
         from crossmargin.portfolio import PortfolioSpec, Profile, get_profile, portfolio_margin
         from crossmargin.report import portfolio_summary_table

@@ -12,7 +12,14 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from crossmargin.commands.common import FileArg, JsonOpt, console, emit_json, one_line_errors
+from crossmargin.commands.common import (
+    FileArg,
+    JsonOpt,
+    console,
+    emit_json,
+    examples,
+    one_line_errors,
+)
 from crossmargin.errors import CrossmarginError, InputError, check_finite
 from crossmargin.report import plain, usd0
 
@@ -20,15 +27,20 @@ ReturnsOpt = Annotated[
     list[Path] | None,
     typer.Option(
         "--returns",
+        metavar="FILE",
         help="Price file(s) for daily returns: the Bitstamp ASSET:field layout or an OHLCV CSV "
         "(repeatable); intraday prices are aggregated to UTC days, coarser ones refused.",
     ),
 ]
-AccountOpt = Annotated[str | None, typer.Option("--account", help="Only this account.")]
+AccountOpt = Annotated[
+    str | None, typer.Option("--account", metavar="ID", help="Only this account.")
+]
 ProxyOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--proxy", help="Use another asset's returns for an asset without any, e.g. SOL=ETH."
+        "--proxy",
+        metavar="ASSET=ASSET",
+        help="Use another asset's returns for an asset without any, e.g. SOL=ETH.",
     ),
 ]
 
@@ -199,7 +211,14 @@ def _print_skipped(skipped: dict[str, str]) -> None:
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
-    @app.command("risk")
+    @app.command(
+        "risk",
+        epilog=examples(
+            "crossmargin risk book.yaml --returns prices.csv --proxy SOL=ETH --html report.html",
+            "crossmargin risk book.yaml --returns prices.csv --proxy SOL=ETH --account"
+            " eth-levered --paths 5000",
+        ),
+    )
     @one_line_errors
     def risk_command(
         file: FileArg,
@@ -207,15 +226,24 @@ def register(app: typer.Typer) -> None:
         account: AccountOpt = None,
         proxy: ProxyOpt = None,
         html_path: Annotated[
-            Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")
+            Path | None,
+            typer.Option("--html", metavar="FILE", help="Write a self-contained HTML report here."),
         ] = None,
-        paths: Annotated[int, typer.Option("--paths", help="Monte Carlo paths.")] = 20_000,
-        seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 20_261_125,
-        window: Annotated[int, typer.Option("--window", help="Backtest window, days.")] = 250,
+        paths: Annotated[
+            int, typer.Option("--paths", metavar="N", help="Monte Carlo paths.")
+        ] = 20_000,
+        seed: Annotated[
+            int, typer.Option("--seed", metavar="N", help="Monte Carlo seed.")
+        ] = 20_261_125,
+        window: Annotated[
+            int, typer.Option("--window", metavar="DAYS", help="Backtest window, days.")
+        ] = 250,
         as_json: JsonOpt = False,
     ) -> None:
-        """VaR / ES (five methods, 99 % and 97.5 %, 1 and 10 days), backtests, wrong-way risk;
-        without --account also the whole pool (equity, health and bad debt)."""
+        """VaR / ES by five methods, backtests and wrong-way risk, per account and pool.
+
+        99 % and 97.5 %, 1 and 10 days; without --account also the whole pool (equity, health
+        and bad debt)."""
         from crossmargin.book.io import load_book
         from crossmargin.risk.pool import pool_risk
         from crossmargin.risk.report import analyze_account, render_html
@@ -298,7 +326,10 @@ def register(app: typer.Typer) -> None:
         if html_path is not None:
             console.print(f"HTML report written to {html_path}")
 
-    @app.command("hedge")
+    @app.command(
+        "hedge",
+        epilog=examples("crossmargin hedge book.yaml --account eth-levered --budget-usd 250000"),
+    )
     @one_line_errors
     def hedge_command(
         file: FileArg,
@@ -307,6 +338,7 @@ def register(app: typer.Typer) -> None:
             float | None,
             typer.Option(
                 "--budget-usd",
+                metavar="USD",
                 help="Trade-size budget (USD notional) for the health-maximizing hedge.",
             ),
         ] = None,

@@ -15,6 +15,7 @@ from crossmargin.commands.common import (
     ShockOpt,
     console,
     emit_json,
+    examples,
     one_line_errors,
     parse_pairs,
 )
@@ -30,27 +31,53 @@ if TYPE_CHECKING:
 DEFAULT_SCALES_TEXT = "0.5,0.75,1,1.25,1.5,2,2.5,3"
 
 BookArg = Annotated[
-    Path | None, typer.Argument(help="Portfolio file; omit with --generate N.", show_default=False)
+    Path | None,
+    typer.Argument(
+        metavar="FILE", help="Portfolio file; omit with --generate N.", show_default=False
+    ),
 ]
 GenerateOpt = Annotated[
-    int | None, typer.Option("--generate", help="Simulate N generated accounts instead of a file.")
+    int | None,
+    typer.Option(
+        "--generate", metavar="N", help="Simulate N generated accounts instead of a file."
+    ),
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated book and the paths.")]
-PathsOpt = Annotated[int, typer.Option("--paths", help="Monte Carlo paths (0: none).")]
-HorizonOpt = Annotated[int, typer.Option("--horizon-days", help="Path horizon, days.")]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", metavar="N", help="Seed of the generated book and the paths.")
+]
+PathsOpt = Annotated[int, typer.Option("--paths", metavar="N", help="Monte Carlo paths (0: none).")]
+HorizonOpt = Annotated[
+    int, typer.Option("--horizon-days", metavar="DAYS", help="Path horizon, days.")
+]
 ReturnsOpt = Annotated[
     Path | None,
-    typer.Option("--returns", help="Daily price history: block-bootstrap paths instead of GBM."),
+    typer.Option(
+        "--returns",
+        metavar="FILE",
+        help="Daily price history: block-bootstrap paths instead of GBM.",
+    ),
 ]
 ProxyOpt = Annotated[
-    list[str] | None, typer.Option("--proxy", help="ASSET=ASSET_WITH_RETURNS (bootstrap).")
+    list[str] | None,
+    typer.Option("--proxy", metavar="ASSET=ASSET", help="ASSET=ASSET_WITH_RETURNS (bootstrap)."),
 ]
-ExecutorOpt = Annotated[str, typer.Option("--executor", help="serial, threads or dask.")]
+ExecutorOpt = Annotated[
+    str, typer.Option("--executor", metavar="serial|threads|dask", help="serial, threads or dask.")
+]
 SchedulerOpt = Annotated[
-    str | None, typer.Option("--scheduler", help="Dask scheduler tcp://HOST:PORT (implies dask).")
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="Dask scheduler tcp://HOST:PORT (implies dask).",
+    ),
 ]
-HtmlOpt = Annotated[Path | None, typer.Option("--html", help="Write an HTML report with plots.")]
-FundOpt = Annotated[float, typer.Option("--insurance-fund", help="Insurance fund, USD.")]
+HtmlOpt = Annotated[
+    Path | None, typer.Option("--html", metavar="FILE", help="Write an HTML report with plots.")
+]
+FundOpt = Annotated[
+    float, typer.Option("--insurance-fund", metavar="USD", help="Insurance fund, USD.")
+]
 CORRELATION = 0.7  # between risky assets in GBM paths (stated in docs/simulation.md)
 
 
@@ -116,7 +143,12 @@ def _progress_run(total: int, label: str, work: Callable[[Callable[[int], None]]
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
-    @app.command()
+    @app.command(
+        epilog=examples(
+            "crossmargin simulate --generate 2000 --shock ETH=-25% --paths 500 --html sim.html",
+            "crossmargin simulate book.yaml --shock ETH=-25% --modes isolated,cross,portfolio",
+        )
+    )
     @one_line_errors
     def simulate(
         file: BookArg = None,
@@ -129,10 +161,17 @@ def register(app: typer.Typer) -> None:
         proxy: ProxyOpt = None,
         modes: Annotated[
             str | None,
-            typer.Option("--modes", help="Compare modes, e.g. isolated,cross,portfolio."),
+            typer.Option(
+                "--modes", metavar="MODE,...", help="Compare modes, e.g. isolated,cross,portfolio."
+            ),
         ] = None,
         model: Annotated[
-            str, typer.Option("--model", help="engine (partial liquidation) or closeout (fast).")
+            str,
+            typer.Option(
+                "--model",
+                metavar="engine|closeout",
+                help="engine (partial liquidation) or closeout (fast).",
+            ),
         ] = "engine",
         insurance_fund: FundOpt = 0.0,
         executor: ExecutorOpt = "serial",
@@ -209,7 +248,12 @@ def register(app: typer.Typer) -> None:
         if html_out is not None:
             console.print(f"HTML report written to {html_out}")
 
-    @app.command("calibrate")
+    @app.command(
+        "calibrate",
+        epilog=examples(
+            "crossmargin calibrate --generate 20000 --paths 500 --target-var99 5000000"
+        ),
+    )
     @one_line_errors
     def calibrate_command(
         file: BookArg = None,
@@ -220,15 +264,22 @@ def register(app: typer.Typer) -> None:
         returns: ReturnsOpt = None,
         proxy: ProxyOpt = None,
         target_var99: Annotated[
-            float, typer.Option("--target-var99", help="Largest acceptable bad-debt VaR99, USD.")
+            float,
+            typer.Option(
+                "--target-var99", metavar="USD", help="Largest acceptable bad-debt VaR99, USD."
+            ),
         ] = 1_000_000.0,
         scales: Annotated[
-            str, typer.Option("--scales", help="Comma-separated scales of margins and haircuts.")
+            str,
+            typer.Option(
+                "--scales", metavar="X,...", help="Comma-separated scales of margins and haircuts."
+            ),
         ] = DEFAULT_SCALES_TEXT,
         haircut_scales: Annotated[
             str | None,
             typer.Option(
                 "--haircut-scales",
+                metavar="X,...",
                 help="Comma-separated haircut scales: a grid with --scales (then margin "
                 "fractions only); default: haircuts follow --scales.",
             ),

@@ -321,3 +321,27 @@ def test_help_reads_like_a_tool(path: list[str]) -> None:
 def test_download_help_keeps_the_extra_name() -> None:
     result = CliRunner().invoke(app, ["download", "--help"], env={"COLUMNS": "200"})
     assert "crossmargin[download]" in result.output
+
+
+def test_few_paths_warning_counts_the_tail() -> None:
+    from crossmargin.commands.common import few_paths_warning
+
+    # 50 paths: 0.5 beyond the 99 % quantile and 2.5 beyond the 95 % one (< 10 each)
+    message = few_paths_warning(50, (0.95, 0.99), "VaR")
+    assert message is not None and "0.5 paths beyond the 99 %" in message
+    assert "--paths 1,000" in message and "95/99 %" in message
+    assert few_paths_warning(1_000, (0.95, 0.99), "VaR") is None  # exactly 10 in the tail
+    assert "--paths 1,000" in (few_paths_warning(999, (0.99,), "VaR") or "")
+    assert few_paths_warning(0, (0.99,), "VaR") is None  # no Monte Carlo asked for
+
+
+def test_simulate_warns_when_paths_cannot_estimate_the_tail() -> None:
+    from crossmargin.commands.simulate import MC_LEVELS
+    from crossmargin.simulation.montecarlo import LEVELS
+
+    assert MC_LEVELS == LEVELS
+    args = ["simulate", "--generate", "200", "--shock", "ETH=-25%", "--paths", "50", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert "not estimable" in data["warnings"][0]

@@ -6,12 +6,13 @@ naming the field and the value, and the command exits with status 2.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -160,6 +161,63 @@ def one_line_errors(command: F) -> F:
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def stage(label: str) -> Iterator[None]:
+    """A spinner with ``label`` on stderr while a long step runs (nothing in a pipe or a log:
+    rich animates only on a terminal, and the line is gone when the step ends)."""
+    with Console(stderr=True).status(escape(label), spinner="dots"):
+        yield
+
+
+def progress_run(total: int, label: str, work: Callable[[Callable[[int], None]], Any]) -> Any:
+    """Run ``work(advance)`` under a progress bar of ``total`` steps on stderr (transient)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as progress:
+        task = progress.add_task(escape(label), total=total)
+        return work(lambda k: progress.advance(task, k))
+
+
+#: Fewest observations beyond a quantile for its VaR and ES to mean anything (rule of thumb:
+#: with fewer than ~10 tail points the 99 % VaR is one of the few worst paths and ES = VaR)
+MIN_TAIL_OBSERVATIONS = 10
+
+
+def few_paths_warning(
+    n_paths: int, levels: tuple[float, ...], what: str, *, show: bool = True
+) -> str | None:
+    """A warning when ``n_paths`` leave fewer than :data:`MIN_TAIL_OBSERVATIONS` beyond the
+    highest of ``levels`` (tail count n (1 - q)); None when enough. Printed on stderr when
+    ``show`` (with --json the commands put it in the JSON's ``warnings`` instead)."""
+    short = [q for q in levels if n_paths * (1.0 - q) < MIN_TAIL_OBSERVATIONS]
+    if not n_paths or not short:
+        return None
+    q = max(short)
+    need = math.ceil(MIN_TAIL_OBSERVATIONS / (1.0 - q) - 1e-9)
+    names = "/".join(f"{100 * x:g}" for x in sorted(short))
+    message = (
+        f"warning: {n_paths:,} paths leave {n_paths * (1.0 - q):g} paths beyond the {100 * q:g} % "
+        f"quantile: {what} at {names} % are not estimable (give --paths {need:,} or more)"
+    )
+    if show:
+        Console(stderr=True).print(message, style="yellow", markup=False, highlight=False)
+    return message
 
 
 def emit_json(data: Any) -> None:

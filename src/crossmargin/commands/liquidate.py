@@ -17,6 +17,7 @@ from crossmargin.commands.common import (
     examples,
     one_line_errors,
     parse_pairs,
+    stage,
 )
 from crossmargin.errors import InputError
 
@@ -85,7 +86,8 @@ def register(app: typer.Typer) -> None:
             raise InputError(str(error["loc"][0]), error.get("input"), error["msg"]) from None
         shocks = parse_pairs("--shock", shock)
         sink = None if journal is None else open_journal(journal)  # checked before the work
-        result = LiquidationEngine(book, config, shocks=shocks).liquidate()
+        with stage(f"liquidating {len(book.accounts):,} accounts"):
+            result = LiquidationEngine(book, config, shocks=shocks).liquidate()
         recorded, note, journaled = None, "", None
         if sink is not None:
             key = liquidation_key(book, config, shocks=shocks)

@@ -13,7 +13,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from crossmargin.commands.common import JsonOpt, console, emit_json, examples, one_line_errors
+from crossmargin.commands.common import (
+    JsonOpt,
+    console,
+    emit_json,
+    examples,
+    one_line_errors,
+    stage,
+)
 from crossmargin.errors import InputError
 
 HtmlOpt = Annotated[
@@ -199,17 +206,18 @@ def register(app: typer.Typer) -> None:
 
         model = load_model(model_file, kind="accounts") if model_file is not None else None
         book = load_book(file)
-        result = predict_book(
-            book,
-            days,
-            [str(r) for r in returns or []],
-            parse_proxies(proxy),
-            model,
-            paths,
-            steps,
-            seed,
-            account,
-        )
+        with stage("predicting" + (f" ({paths:,} Monte Carlo paths)" if paths else "")):
+            result = predict_book(
+                book,
+                days,
+                [str(r) for r in returns or []],
+                parse_proxies(proxy),
+                model,
+                paths,
+                steps,
+                seed,
+                account,
+            )
         if html_out is not None:
             from crossmargin.predict.report import render_predict_html
 
@@ -288,14 +296,17 @@ def register(app: typer.Typer) -> None:
                 raise InputError("--data", None, "train market needs the minute file (--data)")
             from crossmargin.predict.market import load_minutes
 
-            model, evaluation = train_market(
-                load_minutes(data), minutes, quantile, calibration, seed
-            )
+            with stage("training the market model"):
+                model, evaluation = train_market(
+                    load_minutes(data), minutes, quantile, calibration, seed
+                )
         elif target == "accounts":
             from crossmargin.predict.accounts import simulate_accounts
 
-            history = simulate_accounts(epochs, accounts, parse_horizon(horizon), steps, seed)
-            model, evaluation = train_accounts(history, calibration, seed)
+            with stage(f"simulating {epochs:,} epochs x {accounts:,} accounts"):
+                history = simulate_accounts(epochs, accounts, parse_horizon(horizon), steps, seed)
+            with stage("training the accounts model"):
+                model, evaluation = train_accounts(history, calibration, seed)
         else:
             raise InputError("TARGET", target, "must be market or accounts")
         digest = model.save(out)

@@ -18,6 +18,7 @@ from crossmargin.commands.common import (
     console,
     emit_json,
     examples,
+    few_paths_warning,
     one_line_errors,
 )
 from crossmargin.errors import CrossmarginError, InputError, check_finite
@@ -259,6 +260,9 @@ def register(app: typer.Typer) -> None:
         data = load_returns(returns)
         proxies = parse_proxies(proxy)
         ids = [book.account(account).id] if account else [a.id for a in book.accounts]
+        warning = few_paths_warning(
+            paths, (0.975, 0.99), "Monte Carlo VaR and ES", show=not as_json
+        )
         reports, skipped = [], {}
         with Progress(transient=True, console=Console(stderr=True)) as progress:
             task = progress.add_task("risk analytics", total=len(ids))
@@ -308,6 +312,7 @@ def register(app: typer.Typer) -> None:
                     "skipped": skipped,
                     "html": None if html_path is None else str(html_path),
                     "sampling": data.sampling,
+                    **({"warnings": [warning]} if warning else {}),
                 }
             )
             return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,8 +15,11 @@ from crossmargin.commands.common import (
     console,
     emit_json,
     examples,
+    few_paths_warning,
     one_line_errors,
     parse_pairs,
+    progress_run,
+    stage,
 )
 from crossmargin.errors import InputError
 from crossmargin.report import usd0
@@ -78,6 +80,8 @@ HtmlOpt = Annotated[
 FundOpt = Annotated[
     float, typer.Option("--insurance-fund", metavar="USD", help="Insurance fund, USD.")
 ]
+#: quantiles of the Monte Carlo metrics (crossmargin.simulation.montecarlo.LEVELS)
+MC_LEVELS = (0.95, 0.99)
 CORRELATION = 0.7  # between risky assets in GBM paths (stated in docs/simulation.md)
 
 
@@ -131,15 +135,6 @@ def _paths(
     return block_bootstrap_returns(matrix, n_paths, horizon_days, seed=seed)
 
 
-def _progress_run(total: int, label: str, work: Callable[[Callable[[int], None]], Any]) -> Any:
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(transient=True, console=Console(stderr=True)) as progress:
-        task = progress.add_task(label, total=total)
-        return work(lambda k: progress.advance(task, k))
-
-
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
@@ -190,16 +185,18 @@ def register(app: typer.Typer) -> None:
 
         if model not in ("engine", "closeout"):
             raise InputError("--model", model, "must be engine or closeout")
-        source, tables, arrays = _source(file, generate, seed)
+        with stage("building the book"):
+            source, tables, arrays = _source(file, generate, seed)
         config = CascadeConfig(
             model=model,
             liquidation=LiquidationConfig(insurance_fund_usd=insurance_fund),
         )
         shocks = parse_pairs("--shock", shock)
         out: dict[str, Any] = {}
-        cascade = (
-            run_cascade(tables, arrays, shocked_prices(tables, shocks), config) if shocks else None
-        )
+        cascade = None
+        if shocks:
+            with stage("liquidation cascade"):
+                cascade = run_cascade(tables, arrays, shocked_prices(tables, shocks), config)
         wanted = [m.strip() for m in modes.split(",")] if modes else []
         mode_rows = []
         if wanted:
@@ -207,13 +204,15 @@ def register(app: typer.Typer) -> None:
                 raise InputError(
                     "--modes", generate, "mode comparison takes at most 100,000 accounts"
                 )
-            mode_rows = compare_modes(source, shocks, config, wanted)
+            with stage(f"comparing modes: {', '.join(wanted)}"):
+                mode_rows = compare_modes(source, shocks, config, wanted)
         mc = None
         if paths:
-            log_returns = _paths(tables, config, paths, horizon_days, returns, proxy, seed)
+            with stage(f"drawing {paths:,} paths"):
+                log_returns = _paths(tables, config, paths, horizon_days, returns, proxy, seed)
             ex = make_executor(executor, scheduler)
             try:
-                mc = _progress_run(
+                mc = progress_run(
                     paths,
                     f"{paths} paths ({ex.name})",
                     lambda step: run_monte_carlo(
@@ -228,6 +227,9 @@ def register(app: typer.Typer) -> None:
             out["modes"] = [m.to_dict() for m in mode_rows]
         if mc is not None:
             out["monte_carlo"] = mc.to_dict()
+            warning = few_paths_warning(paths, MC_LEVELS, "bad-debt VaR and ES", show=not as_json)
+            if warning:
+                out["warnings"] = [warning]
         if not out:
             raise InputError(
                 "--shock", None, "nothing to simulate: give --shock, --modes or --paths"
@@ -310,12 +312,16 @@ def register(app: typer.Typer) -> None:
                 f"calibrate runs on generated books (--generate N), not on a file of "
                 f"{len(book.accounts)} accounts",
             )
-        generated = generate_book(generate or 10_000, seed)
-        config = CascadeConfig(model="closeout")
-        log_returns = _paths(generated.tables, config, paths, horizon_days, returns, proxy, seed)
+        with stage("generating the book and the paths"):
+            generated = generate_book(generate or 10_000, seed)
+            config = CascadeConfig(model="closeout")
+            log_returns = _paths(
+                generated.tables, config, paths, horizon_days, returns, proxy, seed
+            )
+        warning = few_paths_warning(paths, (0.99,), "bad-debt VaR99 and ES99", show=not as_json)
         ex = make_executor(executor, scheduler)
         try:
-            result = _progress_run(
+            result = progress_run(
                 n_points,
                 f"{n_points} parameter sets x {paths} paths",
                 lambda step: calibrate(
@@ -329,7 +335,7 @@ def register(app: typer.Typer) -> None:
                 render_simulation_html("crossmargin calibration", calibration=result)
             )
         if as_json:
-            emit_json(result.to_dict())
+            emit_json({**result.to_dict(), **({"warnings": [warning]} if warning else {})})
             return
         table = Table(title=f"Margin scale vs bad-debt VaR99 (target {usd0(target_var99)} USD)")
         for name in ("scale", "capital $", "VaR99 $", "ES99 $", "P(bad debt)", "efficient"):

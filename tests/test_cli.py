@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -345,3 +346,30 @@ def test_simulate_warns_when_paths_cannot_estimate_the_tail() -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert "not estimable" in data["warnings"][0]
+
+
+def test_json_usd_figures_carry_no_summation_noise(book_file: Path) -> None:
+    from crossmargin.commands.common import clean_usd
+
+    assert clean_usd({"a_usd": 3684250.0000000005, "n": 0.1 + 0.2}) == {
+        "a_usd": 3684250.0,
+        "n": 0.30000000000000004,  # not a USD figure: untouched
+    }
+    assert clean_usd({"prices_usd": {"ETH": 10384.800000000047}}) == {
+        "prices_usd": {"ETH": 10384.8}
+    }
+    text = runner.invoke(app, ["margin", str(book_file), "--json"]).output
+    noisy = re.findall(r"\d+\.\d*(?:0000000|9999999)\d+", text)
+    assert not noisy, noisy[:5]
+
+
+def test_insurance_and_socialized_steps_show_their_own_part(book_file: Path) -> None:
+    """The fund pays 20,000 of a 48,708 deficit: -48,708 -> -28,708, then socialized
+    -28,708 -> 0 (issue #18: it showed -48,708 -> 0 twice)."""
+    args = ["liquidate", str(book_file), "--shock", "BTC=-30%", "--policy", "drift"]
+    result = runner.invoke(app, [*args, "--insurance-fund", "20000"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    insurance = next(line for line in result.output.splitlines() if "│ insurance" in line)
+    socialize = next(line for line in result.output.splitlines() if "│ socialize" in line)
+    assert "-48,708 -> -28,708" in insurance and "-28,708 -> 0" in socialize
+    assert "insurance fund paid out" in result.output  # human flow labels, not keys

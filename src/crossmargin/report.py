@@ -235,7 +235,7 @@ def compare_table(rows: Sequence[CapitalComparison]) -> Table:
         and r.portfolio_requirement_usd > r.cross_requirement_usd
     ]
     if higher:
-        table.caption = (
+        table.caption = Text(
             f"IM portfolio > IM cross for {', '.join(higher)}: portfolio margin charges each "
             "underlying's worst loss on the profile's grid (generic: spot +-15 %, vol up, tail "
             "moves damped), summed over underlyings with no offset between them, plus "
@@ -354,7 +354,7 @@ def liquidation_tables(result: Any) -> list[Table]:
     for column in ("#", "account", "step", "instrument", "qty", "price", "cost $", "maint $"):
         steps.add_column(column, justify="right" if column in _NUMERIC_STEP else "left")
     steps.add_column("reason", overflow="fold")
-    for e in result.events:
+    for e, (before, after) in zip(result.events, _step_health(result.events), strict=True):
         where = e.account if e.bucket == "cross" else f"{e.account}/{e.bucket}"
         what = f"{e.instrument} <- {e.paid_with}" if e.kind == "repay" else e.instrument
         steps.add_row(
@@ -365,7 +365,7 @@ def liquidation_tables(result: Any) -> list[Table]:
             f"{e.qty:,.6g}",
             f"{e.price_usd:,.2f}",
             f"{e.slippage_usd + e.liquidator_fee_usd + e.insurance_fee_usd:,.2f}",
-            f"{e.maint_health_before_usd:,.0f} -> {e.maint_health_after_usd:,.0f}",
+            f"{_whole(before)} -> {_whole(after)}",
             plain(e.reason),
         )
     accounts = Table(title="Accounts")
@@ -393,8 +393,50 @@ def liquidation_tables(result: Any) -> list[Table]:
     flows.add_column("flow")
     flows.add_column("USD", justify="right")
     for name, value in result.flows.to_dict().items():
-        flows.add_row(plain(name), f"{value:,.2f}")
+        flows.add_row(plain(FLOW_LABELS.get(name, name)), f"{value:,.2f}")
     return [steps, accounts, flows]
+
+
+#: human names of the liquidation flows (crossmargin.liquidation.engine.Flows)
+FLOW_LABELS = {
+    "liquidator_usd": "paid to liquidators (fees)",
+    "insurance_fund_usd": "insurance fund balance at the end",
+    "insurance_fees_usd": "insurance fees collected",
+    "insurance_paid_usd": "insurance fund paid out",
+    "makers_usd": "slippage gained by counterparties",
+    "socialized_usd": "losses socialized",
+    "socialized_external_usd": "  of which beyond the batch's depositors",
+    "adl_usd": "losses of auto-deleveraged counterparties",
+}
+
+#: bankruptcy steps that cover part of a deficit, and the USD each covers
+_COVERS = {
+    "insurance": lambda e: -e.insurance_flow_usd,
+    "socialize": lambda e: e.socialized_usd,
+}
+
+
+def _step_health(events: Sequence[Any]) -> list[tuple[float, float]]:
+    """Maint health before -> after each step as shown: the engine gives every step of one
+    bankruptcy the whole deficit -> 0; shown instead, each step covers its own part (the fund
+    pays 20,000 of 48,708: -48,708 -> -28,708; then socialized: -28,708 -> 0)."""
+    shown: list[tuple[float, float]] = []
+    running: dict[tuple[str, str], float] = {}
+    for e in events:
+        before, after = e.maint_health_before_usd, e.maint_health_after_usd
+        cover = _COVERS.get(e.kind)
+        if cover is not None:
+            key = (e.account, e.bucket)
+            before = running.get(key, before)
+            after = min(before + cover(e), after) if before < after else after
+            running[key] = after
+        shown.append((before, after))
+    return shown
+
+
+def _whole(value: float) -> str:
+    """Whole USD with separators, never "-0"."""
+    return f"{value + 0.0 if round(value) != 0 else 0.0:,.0f}"
 
 
 _NUMERIC_STEP = {"#", "qty", "price", "cost $", "maint $"}

@@ -22,6 +22,7 @@ from crossmargin.commands.common import (
     stage,
 )
 from crossmargin.errors import InputError
+from crossmargin.htmlpage import metric_rows
 from crossmargin.report import usd0
 
 if TYPE_CHECKING:
@@ -318,7 +319,7 @@ def register(app: typer.Typer) -> None:
             log_returns = _paths(
                 generated.tables, config, paths, horizon_days, returns, proxy, seed
             )
-        warning = few_paths_warning(paths, (0.99,), "bad-debt VaR99 and ES99", show=not as_json)
+        warning = few_paths_warning(paths, (0.99,), "bad-debt VaR and ES", show=not as_json)
         ex = make_executor(executor, scheduler)
         try:
             result = progress_run(
@@ -380,7 +381,7 @@ def _cascade_table(result: Any) -> Table:
         )
         table.add_row(
             str(r.round),
-            str(r.liquidatable_groups),
+            f"{r.liquidatable_groups:,}",
             usd0(r.liquidated_notional_usd),
             usd0(r.bad_debt_usd),
             usd0(r.insurance_fund_usd),
@@ -407,7 +408,7 @@ def _modes_table(rows: list[Any]) -> Table:
             m.mode,
             usd0(m.capital_required_usd),
             usd0(m.top_up_usd),
-            str(m.liquidated_accounts),
+            f"{m.liquidated_accounts:,}",
             "-"
             if not math.isfinite(m.liquidated_notional_usd)
             else usd0(m.liquidated_notional_usd),
@@ -422,8 +423,8 @@ def _metrics_table(metrics: dict[str, float]) -> Table:
     table = Table(title="Monte Carlo")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for k, v in metrics.items():
-        table.add_row(k, f"{v:.4f}" if k.startswith("prob") else usd0(v))
+    for label, value in metric_rows(metrics):
+        table.add_row(label, value)
     return table
 
 

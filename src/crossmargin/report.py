@@ -240,8 +240,8 @@ def compare_table(rows: Sequence[CapitalComparison]) -> Table:
             "underlying's worst loss on the profile's grid (generic: spot +-15 %, vol up, tail "
             "moves damped), summed over underlyings with no offset between them, plus "
             "contingencies on perps, options and collateral; cross charges each asset its "
-            "haircut (1 - init weight) on net value, less than a 15 % move for most collateral "
-            "(docs/portfolio-margin.md)"
+            "haircut (1 - init weight) on net value and each perp its initial margin fraction, "
+            "often less than a 15 % move (docs/portfolio-margin.md, section 10)"
         )
     return table
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -251,3 +252,124 @@ def test_liquidate_bad_input_is_one_line() -> None:
     assert "cannot fall 100 %" in result.output
     result = runner.invoke(app, ["liquidate", str(DEMO_PATH), "--policy", "binance"])
     assert result.exit_code == 2 and "unknown policy" in result.output
+
+
+def test_write_examples_gives_the_files_the_readme_uses(tmp_path: Path) -> None:
+    from crossmargin.book.io import load_book
+    from crossmargin.market.loaders import load_history
+    from crossmargin.portfolio import import_derive
+
+    result = runner.invoke(app, ["demo", "--write-examples", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    book = load_book(tmp_path / "book.yaml")
+    history = load_history(tmp_path / "prices.csv")
+    assert sorted(history) == ["AAVE", "BTC", "ETH", "wstETH"]
+    for symbol, frame in history.items():
+        assert len(frame) == 730 and {"close", "volume"} <= set(frame.columns)
+        # the simulated history ends at the demo book's price on its as_of date
+        assert frame["close"].iloc[-1] == pytest.approx(book.assets[symbol].price, rel=1e-5)
+        assert frame.index[-1].date() == book.as_of.date()
+    converted = import_derive(tmp_path / "case.json")
+    assert converted["mismatches"] == [] and converted["profile"]["name"] == "derive-pm2"
+    assert converted["margin"]["maint"]["margin_usd"] > 0
+
+
+def test_unknown_account_lists_the_ids_and_the_nearest(tmp_path: Path) -> None:
+    path = tmp_path / "book.yaml"
+    path.write_text(demo_book_text())
+    result = runner.invoke(app, ["margin", str(path), "--account", "eth-lever"])
+    assert result.exit_code == 2
+    assert "did you mean 'eth-levered'?" in result.output
+    assert "basis-trader" in result.output and "options-desk" in result.output
+
+
+def test_what_if_refused_exits_3(book_file: Path) -> None:
+    args = ["what-if", str(book_file), "--account", "sol-degen", "--trade", "SOL-PERP=100"]
+    table = runner.invoke(app, args)
+    assert table.exit_code == 3, table.output
+    assert "refused: init health < 0 after the change" in table.output
+    as_json = runner.invoke(app, [*args, "--json"])
+    assert as_json.exit_code == 3 and json.loads(as_json.output)["allowed"] is False
+
+
+def test_portfolio_mode_prints_no_empty_liquidation_table(book_file: Path) -> None:
+    result = runner.invoke(app, ["margin", str(book_file), "--mode", "portfolio"])
+    assert result.exit_code == 0, result.output
+    assert "Liquidation prices: none" in result.output
+    assert "IM portfolio > IM cross for" in runner.invoke(app, ["compare", str(book_file)]).output
+
+
+def _command_paths() -> list[list[str]]:
+    paths = [[c.name or c.callback.__name__] for c in app.registered_commands]  # type: ignore[union-attr]
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        assert sub is not None and group.name is not None
+        paths += [[group.name, c.name or c.callback.__name__] for c in sub.registered_commands]  # type: ignore[union-attr]
+    return paths
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=" ".join)
+def test_help_reads_like_a_tool(path: list[str]) -> None:
+    """Value names, not Python types; no raw markup; examples in every command's help."""
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    text = result.output
+    for python in ("<bool>", "<str>", "<int>", "<float>", "<path>", "list[", "{file}", "``"):
+        assert python not in text, (path, python)
+    assert "Examples" in text and f"crossmargin {' '.join(path)}" in text
+
+
+def test_download_help_keeps_the_extra_name() -> None:
+    result = CliRunner().invoke(app, ["download", "--help"], env={"COLUMNS": "200"})
+    assert "crossmargin[download]" in result.output
+
+
+def test_few_paths_warning_counts_the_tail() -> None:
+    from crossmargin.commands.common import few_paths_warning
+
+    # 50 paths: 0.5 beyond the 99 % quantile and 2.5 beyond the 95 % one (< 10 each)
+    message = few_paths_warning(50, (0.95, 0.99), "VaR")
+    assert message is not None and "0.5 paths beyond the 99 %" in message
+    assert "--paths 1,000" in message and "95/99 %" in message
+    assert few_paths_warning(1_000, (0.95, 0.99), "VaR") is None  # exactly 10 in the tail
+    assert "--paths 1,000" in (few_paths_warning(999, (0.99,), "VaR") or "")
+    assert few_paths_warning(0, (0.99,), "VaR") is None  # no Monte Carlo asked for
+
+
+def test_simulate_warns_when_paths_cannot_estimate_the_tail() -> None:
+    from crossmargin.commands.simulate import MC_LEVELS
+    from crossmargin.simulation.montecarlo import LEVELS
+
+    assert MC_LEVELS == LEVELS
+    args = ["simulate", "--generate", "200", "--shock", "ETH=-25%", "--paths", "50", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert "not estimable" in data["warnings"][0]
+
+
+def test_json_usd_figures_carry_no_summation_noise(book_file: Path) -> None:
+    from crossmargin.commands.common import clean_usd
+
+    assert clean_usd({"a_usd": 3684250.0000000005, "n": 0.1 + 0.2}) == {
+        "a_usd": 3684250.0,
+        "n": 0.30000000000000004,  # not a USD figure: untouched
+    }
+    assert clean_usd({"prices_usd": {"ETH": 10384.800000000047}}) == {
+        "prices_usd": {"ETH": 10384.8}
+    }
+    text = runner.invoke(app, ["margin", str(book_file), "--json"]).output
+    noisy = re.findall(r"\d+\.\d*(?:0000000|9999999)\d+", text)
+    assert not noisy, noisy[:5]
+
+
+def test_insurance_and_socialized_steps_show_their_own_part(book_file: Path) -> None:
+    """The fund pays 20,000 of a 48,708 deficit: -48,708 -> -28,708, then socialized
+    -28,708 -> 0 (issue #18: it showed -48,708 -> 0 twice)."""
+    args = ["liquidate", str(book_file), "--shock", "BTC=-30%", "--policy", "drift"]
+    result = runner.invoke(app, [*args, "--insurance-fund", "20000"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    insurance = next(line for line in result.output.splitlines() if "│ insurance" in line)
+    socialize = next(line for line in result.output.splitlines() if "│ socialize" in line)
+    assert "-48,708 -> -28,708" in insurance and "-28,708 -> 0" in socialize
+    assert "insurance fund paid out" in result.output  # human flow labels, not keys

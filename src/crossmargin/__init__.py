@@ -9,18 +9,67 @@ Three lines from a portfolio file to a per-account report::
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from crossmargin.book import Account, Book, Position, book_from_data, load_book, load_demo_book
 from crossmargin.errors import CrossmarginError, InputError, NotSupportedError, UnknownNameError
-from crossmargin.margin import (
-    AccountMargin,
-    CapitalComparison,
-    MarginEngine,
-    Trade,
-    WhatIf,
-)
-from crossmargin.margin.arrays import Mode
+
+if TYPE_CHECKING:
+    from crossmargin.book import Account, Book, Position, book_from_data, load_book, load_demo_book
+    from crossmargin.margin import (
+        AccountMargin,
+        CapitalComparison,
+        MarginEngine,
+        Trade,
+        WhatIf,
+    )
+    from crossmargin.margin.arrays import Mode
+
+#: Public names imported on first use (PEP 562): ``import crossmargin`` - and so the command
+#: line, which lives in this package - does not pay for numba, pydantic and the kernel up front.
+_LAZY = {
+    "Account": "crossmargin.book",
+    "Book": "crossmargin.book",
+    "Position": "crossmargin.book",
+    "book_from_data": "crossmargin.book",
+    "load_book": "crossmargin.book",
+    "load_demo_book": "crossmargin.book",
+    "AccountMargin": "crossmargin.margin",
+    "CapitalComparison": "crossmargin.margin",
+    "MarginEngine": "crossmargin.margin",
+    "Trade": "crossmargin.margin",
+    "WhatIf": "crossmargin.margin",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'crossmargin' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """``crossmargin.margin`` is the function below, also once the subpackage of the same name
+    is imported (the import system would bind the subpackage here; it stays in sys.modules)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "margin" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
 
 __version__ = "0.1.0"
 
@@ -29,11 +78,15 @@ def margin(
     book: Book, mode: Mode | None = None, prices: Mapping[str, float] | None = None
 ) -> list[AccountMargin]:
     """Margin report of every account of ``book``, optionally in another mode or at other prices."""
+    from crossmargin.margin import MarginEngine
+
     return MarginEngine(book).margin(mode=mode, prices=prices)
 
 
 def compare(book: Book) -> list[CapitalComparison]:
     """Collateral each account requires under isolated vs cross margin."""
+    from crossmargin.margin import MarginEngine
+
     return MarginEngine(book).compare()
 
 
@@ -45,6 +98,8 @@ def what_if(
     prices: Mapping[str, float] | None = None,
 ) -> WhatIf:
     """An account before and after a hypothetical trade, withdrawal or price move."""
+    from crossmargin.margin import MarginEngine
+
     return MarginEngine(book).what_if(account_id, trades, withdrawals, prices)
 
 

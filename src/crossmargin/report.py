@@ -11,25 +11,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from crossmargin.errors import check_finite
-from crossmargin.haircuts.dynamic import HaircutRecommendation
-from crossmargin.margin.engine import (
-    AccountMargin,
-    BucketMargin,
-    CapitalComparison,
-    Contribution,
-    LevelFigures,
-    LiquidationPrice,
-    WhatIf,
-)
-from crossmargin.portfolio.engine import PortfolioMarginResult
-from crossmargin.risk.stress import ScenarioLibrary, StressResult
+
+if TYPE_CHECKING:  # types only: the margin command must not import scipy/pandas to print
+    from rich.console import Console
+
+    from crossmargin.haircuts.dynamic import HaircutRecommendation
+    from crossmargin.margin.engine import (
+        AccountMargin,
+        BucketMargin,
+        CapitalComparison,
+        Contribution,
+        LevelFigures,
+        LiquidationPrice,
+        WhatIf,
+    )
+    from crossmargin.portfolio.engine import PortfolioMarginResult
+    from crossmargin.risk.stress import ScenarioLibrary, StressResult
 
 
 def usd(value: float | None, decimals: int = 2) -> str:
@@ -105,6 +108,8 @@ def margin_table(reports: Sequence[AccountMargin], title: str = "Margin") -> Tab
 
 def _status(figures: AccountMargin | BucketMargin) -> Text:
     """An isolated account is liquidatable (or reduce-only) if any of its buckets is."""
+    from crossmargin.margin.engine import AccountMargin
+
     if isinstance(figures, AccountMargin):
         liquidatable, reduce_only = figures.liquidatable, not figures.can_open_risk
     else:
@@ -223,6 +228,21 @@ def compare_table(rows: Sequence[CapitalComparison]) -> Table:
             "",
             "",
         )
+    higher = [
+        r.account_id
+        for r in rows
+        if r.portfolio_requirement_usd is not None
+        and r.portfolio_requirement_usd > r.cross_requirement_usd
+    ]
+    if higher:
+        table.caption = Text(
+            f"IM portfolio > IM cross for {', '.join(higher)}: portfolio margin charges each "
+            "underlying's worst loss on the profile's grid (generic: spot +-15 %, vol up, tail "
+            "moves damped), summed over underlyings with no offset between them, plus "
+            "contingencies on perps, options and collateral; cross charges each asset its "
+            "haircut (1 - init weight) on net value and each perp its initial margin fraction, "
+            "often less than a 15 % move (docs/portfolio-margin.md, section 10)"
+        )
     return table
 
 
@@ -230,8 +250,13 @@ def print_what_if(console: Console, result: WhatIf) -> None:
     check_finite(result.to_dict())
     console.print(margin_table([result.before], title="Before"))
     console.print(margin_table([result.after], title="After"))
-    verdict = "[green]allowed[/]" if result.allowed else "[red]refused: init health < 0 after[/]"
-    console.print(f"Change {verdict}")
+    if result.allowed:
+        console.print("Change [green]allowed[/]")
+        return
+    reasons = [] if result.after.can_open_risk else ["init health < 0 after the change"]
+    reasons += list(result.blocked)
+    console.print(Text("Change ").append("refused", style="red").append(": " + "; ".join(reasons)))
+    console.print("(exit status 3)", style="dim")
 
 
 def haircut_table(rows: Sequence[HaircutRecommendation], method: str) -> Table:
@@ -275,7 +300,10 @@ def stress_table(
     table.add_column("maint health now $", justify="right")
     table.add_column("after $", justify="right")
     table.add_column("status")
+    from crossmargin.risk.stress import failing_buckets
+
     now = {a.account_id: a for a in baseline}
+    composed: list[str] = []
     for result in results:
         scenario = library.scenarios[result.scenario]
         label = result.scenario + (" *" if scenario.measured else "")
@@ -287,13 +315,36 @@ def stress_table(
                 plain(after.account_id),
                 _health(now[after.account_id].maint),
                 _health(after.maint),
-                _status(after),
+                _stress_status(after),
                 end_section=i == len(result.accounts) - 1,
             )
-    table.caption = (
-        "* measured from data; the others cite sources in crossmargin/risk/scenarios.yaml"
-    )
+        for symbol, move in result.extra_shocks.items():
+            composed.append(
+                f"{result.scenario}: {symbol} {100 * move.scenario_frac:+.1f} % x --shock "
+                f"{100 * move.shock_frac:+.1f} % = {100 * move.total_frac:+.1f} %"
+            )
+    notes = ["* measured from data; the others cite sources in crossmargin/risk/scenarios.yaml"]
+    if composed:
+        notes.append("--shock compounds with the scenario: (1 + scenario) x (1 + shock) - 1")
+        notes.extend(composed)
+    if any(failing_buckets(a) and a.maint.health_usd >= 0 for r in results for a in r.accounts):
+        notes.append(
+            "an isolated account with a positive total is liquidated bucket by bucket: "
+            "the failing buckets are named"
+        )
+    table.caption = "\n".join(notes)
     return table
+
+
+def _stress_status(after: AccountMargin) -> Text:
+    """The status; an isolated account names its buckets below maint."""
+    from crossmargin.risk.stress import failing_buckets
+
+    status = _status(after)
+    failing = failing_buckets(after)
+    if failing:
+        status.append(" (" + ", ".join(failing) + ")")
+    return status
 
 
 def liquidation_tables(result: Any) -> list[Table]:
@@ -303,7 +354,7 @@ def liquidation_tables(result: Any) -> list[Table]:
     for column in ("#", "account", "step", "instrument", "qty", "price", "cost $", "maint $"):
         steps.add_column(column, justify="right" if column in _NUMERIC_STEP else "left")
     steps.add_column("reason", overflow="fold")
-    for e in result.events:
+    for e, (before, after) in zip(result.events, _step_health(result.events), strict=True):
         where = e.account if e.bucket == "cross" else f"{e.account}/{e.bucket}"
         what = f"{e.instrument} <- {e.paid_with}" if e.kind == "repay" else e.instrument
         steps.add_row(
@@ -314,7 +365,7 @@ def liquidation_tables(result: Any) -> list[Table]:
             f"{e.qty:,.6g}",
             f"{e.price_usd:,.2f}",
             f"{e.slippage_usd + e.liquidator_fee_usd + e.insurance_fee_usd:,.2f}",
-            f"{e.maint_health_before_usd:,.0f} -> {e.maint_health_after_usd:,.0f}",
+            f"{_whole(before)} -> {_whole(after)}",
             plain(e.reason),
         )
     accounts = Table(title="Accounts")
@@ -342,8 +393,50 @@ def liquidation_tables(result: Any) -> list[Table]:
     flows.add_column("flow")
     flows.add_column("USD", justify="right")
     for name, value in result.flows.to_dict().items():
-        flows.add_row(plain(name), f"{value:,.2f}")
+        flows.add_row(plain(FLOW_LABELS.get(name, name)), f"{value:,.2f}")
     return [steps, accounts, flows]
+
+
+#: human names of the liquidation flows (crossmargin.liquidation.engine.Flows)
+FLOW_LABELS = {
+    "liquidator_usd": "paid to liquidators (fees)",
+    "insurance_fund_usd": "insurance fund balance at the end",
+    "insurance_fees_usd": "insurance fees collected",
+    "insurance_paid_usd": "insurance fund paid out",
+    "makers_usd": "slippage gained by counterparties",
+    "socialized_usd": "losses socialized",
+    "socialized_external_usd": "  of which beyond the batch's depositors",
+    "adl_usd": "losses of auto-deleveraged counterparties",
+}
+
+#: bankruptcy steps that cover part of a deficit, and the USD each covers
+_COVERS = {
+    "insurance": lambda e: -e.insurance_flow_usd,
+    "socialize": lambda e: e.socialized_usd,
+}
+
+
+def _step_health(events: Sequence[Any]) -> list[tuple[float, float]]:
+    """Maint health before -> after each step as shown: the engine gives every step of one
+    bankruptcy the whole deficit -> 0; shown instead, each step covers its own part (the fund
+    pays 20,000 of 48,708: -48,708 -> -28,708; then socialized: -28,708 -> 0)."""
+    shown: list[tuple[float, float]] = []
+    running: dict[tuple[str, str], float] = {}
+    for e in events:
+        before, after = e.maint_health_before_usd, e.maint_health_after_usd
+        cover = _COVERS.get(e.kind)
+        if cover is not None:
+            key = (e.account, e.bucket)
+            before = running.get(key, before)
+            after = min(before + cover(e), after) if before < after else after
+            running[key] = after
+        shown.append((before, after))
+    return shown
+
+
+def _whole(value: float) -> str:
+    """Whole USD with separators, never "-0"."""
+    return f"{value + 0.0 if round(value) != 0 else 0.0:,.0f}"
 
 
 _NUMERIC_STEP = {"#", "qty", "price", "cost $", "maint $"}

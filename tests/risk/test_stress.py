@@ -139,3 +139,35 @@ def test_stress_cli(tmp_path: Path) -> None:
     table = runner.invoke(app, ["stress", str(path), "--shock", "ETH=-30%"])
     assert table.exit_code == 0 and "black-thursday-2020" in table.output
     assert cm.margin(book_from_data(BOOK))[0].maint.health_usd > 0
+
+
+def test_extra_shock_compounds_with_the_scenario() -> None:
+    """--shock ETH=-10% on ftx-nov-2022 compounds on the price: (1 + s)(1 + x) - 1; the assets
+    the user did not shock keep the scenario's move (issue #18 item 2)."""
+    from crossmargin.book.io import load_demo_book
+
+    book = load_demo_book()
+    library = builtin_scenarios()
+    (plain_run,) = run_stress(book, library, ["ftx-nov-2022"])
+    (shocked,) = run_stress(book, library, ["ftx-nov-2022"], {"ETH": -0.10})
+    eth = book.assets["ETH"].price
+    scenario_move = plain_run.prices_usd["ETH"] / eth - 1.0
+    assert scenario_move < -0.2  # the scenario moves ETH itself
+    assert shocked.prices_usd["ETH"] == pytest.approx(eth * (1 + scenario_move) * 0.9, rel=1e-12)
+    assert shocked.prices_usd["wstETH"] == plain_run.prices_usd["wstETH"]
+    move = shocked.extra_shocks["ETH"]
+    assert move.total_frac == pytest.approx((1 + scenario_move) * 0.9 - 1, rel=1e-12)
+    assert shocked.to_dict()["extra_shocks"]["ETH"]["shock_frac"] == -0.10
+
+
+def test_stress_names_the_failing_isolated_bucket() -> None:
+    from crossmargin.book.io import load_demo_book
+    from crossmargin.risk.stress import failing_buckets
+
+    book = load_demo_book()
+    (result,) = run_stress(book, builtin_scenarios(), ["ftx-nov-2022"], {"ETH": -0.10})
+    iso = next(a for a in result.accounts if a.account_id == "iso-trader")
+    failing = failing_buckets(iso)
+    assert failing and all(b.maint.health_usd < 0 for b in iso.buckets if b.name in failing)
+    row = next(r for r in result.to_dict()["accounts"] if r["account_id"] == "iso-trader")
+    assert row["liquidatable_buckets"] == failing

@@ -552,4 +552,20 @@ class Book(_Model):
         for account in self.accounts:
             if account.id == account_id:
                 return account
-        raise UnknownNameError("account", account_id, "no account with this id")
+        raise UnknownNameError(
+            "account", account_id, "no account with this id; " + _existing(account_id, self)
+        )
+
+
+def _existing(account_id: str, book: Book, listed: int = 8) -> str:
+    """The nearest id and the ids the book has (the first ``listed``), for an unknown id."""
+    import difflib
+
+    ids = [a.id for a in book.accounts]
+    if not ids:
+        return "the book has no accounts"
+    near = difflib.get_close_matches(account_id, ids, n=1)
+    shown = ", ".join(ids[:listed]) + (
+        f" and {len(ids) - listed:,} more" if len(ids) > listed else ""
+    )
+    return (f"did you mean {near[0]!r}? " if near else "") + f"the book has: {shown}"

@@ -13,11 +13,22 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from crossmargin.commands.common import JsonOpt, console, emit_json, one_line_errors
+from crossmargin.commands.common import (
+    JsonOpt,
+    console,
+    emit_json,
+    examples,
+    one_line_errors,
+    stage,
+)
 from crossmargin.errors import InputError
 
-HtmlOpt = Annotated[Path | None, typer.Option("--html", help="Write an HTML report with plots.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the simulation / the paths.")]
+HtmlOpt = Annotated[
+    Path | None, typer.Option("--html", metavar="FILE", help="Write an HTML report with plots.")
+]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", metavar="N", help="Seed of the simulation / the paths.")
+]
 
 
 def _p(x: float | None) -> str:
@@ -103,25 +114,34 @@ def _scores_rich(evaluation: Any) -> Table:
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
-    @app.command("predict")
+    @app.command("predict", epilog=examples("crossmargin predict book.yaml --horizon 1d"))
     @one_line_errors
     def predict_command(
         file: Annotated[
             Path | None,
-            typer.Argument(help="Portfolio file (omit with --market).", show_default=False),
+            typer.Argument(
+                metavar="FILE", help="Portfolio file (omit with --market).", show_default=False
+            ),
         ] = None,
         horizon: Annotated[
             str | None,
             typer.Option(
-                "--horizon", help="e.g. 15min, 1h, 1d (default 1h; with --model: the model's)."
+                "--horizon",
+                metavar="DURATION",
+                help="e.g. 15min, 1h, 1d (default 1h; with --model: the model's).",
             ),
         ] = None,
         returns: Annotated[
             list[Path] | None,
-            typer.Option("--returns", help="Daily price history for EWMA vols and correlation."),
+            typer.Option(
+                "--returns",
+                metavar="FILE",
+                help="Daily price history for EWMA vols and correlation.",
+            ),
         ] = None,
         proxy: Annotated[
-            list[str] | None, typer.Option("--proxy", help="ASSET=ASSET_WITH_RETURNS.")
+            list[str] | None,
+            typer.Option("--proxy", metavar="ASSET=ASSET", help="ASSET=ASSET_WITH_RETURNS."),
         ] = None,
         model_file: Annotated[
             Path | None, typer.Option("--model", help="A model file from crossmargin train.")
@@ -130,24 +150,35 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(
                 "--market",
+                metavar="FILE",
                 help="Minute file: liquidation-wave probability (needs a "
                 "market --model) instead of a book.",
             ),
         ] = None,
-        last: Annotated[int, typer.Option("--last", help="With --market: minutes shown.")] = 5,
+        last: Annotated[
+            int, typer.Option("--last", metavar="MINUTES", help="With --market: minutes shown.")
+        ] = 5,
         paths: Annotated[
-            int, typer.Option("--paths", help="Monte Carlo paths of the whole portfolio (0: none).")
+            int,
+            typer.Option(
+                "--paths", metavar="N", help="Monte Carlo paths of the whole portfolio (0: none)."
+            ),
         ] = 0,
-        steps: Annotated[int, typer.Option("--steps", help="Monte Carlo steps per path.")] = 24,
+        steps: Annotated[
+            int, typer.Option("--steps", metavar="N", help="Monte Carlo steps per path.")
+        ] = 24,
         seed: SeedOpt = 0,
         account: Annotated[
-            list[str] | None, typer.Option("--account", help="Only this account (repeatable).")
+            list[str] | None,
+            typer.Option("--account", metavar="ID", help="Only this account (repeatable)."),
         ] = None,
         html_out: HtmlOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Each account's probability of liquidation within the horizon (first-passage baseline,
-        optional Monte Carlo and learned model, with drivers), or a market's wave probability."""
+        """Probability of liquidation within a horizon, per account (or a market's wave).
+
+        First-passage baseline, optional Monte Carlo and learned model, with drivers; with
+        --market, the probability of a liquidation wave in the next minutes."""
         from crossmargin.commands.risk import parse_proxies
         from crossmargin.predict.api import parse_horizon, predict_book, predict_wave
         from crossmargin.predict.model import load_model
@@ -175,17 +206,18 @@ def register(app: typer.Typer) -> None:
 
         model = load_model(model_file, kind="accounts") if model_file is not None else None
         book = load_book(file)
-        result = predict_book(
-            book,
-            days,
-            [str(r) for r in returns or []],
-            parse_proxies(proxy),
-            model,
-            paths,
-            steps,
-            seed,
-            account,
-        )
+        with stage("predicting" + (f" ({paths:,} Monte Carlo paths)" if paths else "")):
+            result = predict_book(
+                book,
+                days,
+                [str(r) for r in returns or []],
+                parse_proxies(proxy),
+                model,
+                paths,
+                steps,
+                seed,
+                account,
+            )
         if html_out is not None:
             from crossmargin.predict.report import render_predict_html
 
@@ -201,39 +233,57 @@ def register(app: typer.Typer) -> None:
         if html_out is not None:
             console.print(f"HTML report written to {html_out}", markup=False)
 
-    @app.command("train")
+    @app.command("train", epilog=examples("crossmargin train accounts --out model.json"))
     @one_line_errors
     def train_command(
         target: Annotated[
-            str, typer.Argument(help="market (liquidation wave) or accounts (simulated book).")
+            str,
+            typer.Argument(
+                metavar="market|accounts",
+                help="market (liquidation wave) or accounts (simulated book).",
+            ),
         ],
-        out: Annotated[Path, typer.Option("--out", help="Model file: .json or .pkl.")],
+        out: Annotated[
+            Path, typer.Option("--out", metavar="FILE", help="Model file: .json or .pkl.")
+        ],
         data: Annotated[
-            Path | None, typer.Option("--data", help="market: the Binance minute file.")
+            Path | None,
+            typer.Option("--data", metavar="FILE", help="market: the Binance minute file."),
         ] = None,
-        minutes: Annotated[int, typer.Option("--minutes", help="market: minutes ahead (k).")] = 15,
+        minutes: Annotated[
+            int, typer.Option("--minutes", metavar="MINUTES", help="market: minutes ahead (k).")
+        ] = 15,
         quantile: Annotated[
-            float, typer.Option("--quantile", help="market: wave threshold quantile (train).")
+            float,
+            typer.Option(
+                "--quantile", metavar="PROB", help="market: wave threshold quantile (train)."
+            ),
         ] = 0.95,
-        epochs: Annotated[int, typer.Option("--epochs", help="accounts: epochs (time).")] = 400,
+        epochs: Annotated[
+            int, typer.Option("--epochs", metavar="N", help="accounts: epochs (time).")
+        ] = 400,
         accounts: Annotated[
-            int, typer.Option("--accounts", help="accounts: accounts per epoch.")
+            int, typer.Option("--accounts", metavar="N", help="accounts: accounts per epoch.")
         ] = 200,
         horizon: Annotated[
-            str, typer.Option("--horizon", help="accounts: horizon, e.g. 1d or 1h.")
+            str,
+            typer.Option("--horizon", metavar="DURATION", help="accounts: horizon, e.g. 1d or 1h."),
         ] = "1d",
         steps: Annotated[
-            int, typer.Option("--steps", help="accounts: monitoring times per horizon.")
+            int,
+            typer.Option("--steps", metavar="N", help="accounts: monitoring times per horizon."),
         ] = 24,
         calibration: Annotated[
-            str, typer.Option("--calibration", help="auto, isotonic or sigmoid.")
+            str, typer.Option("--calibration", metavar="METHOD", help="auto, isotonic or sigmoid.")
         ] = "auto",
         seed: SeedOpt = 0,
         html_out: HtmlOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Retrain a model (time-ordered split, calibrated), report held-out scores against the
-        analytic baseline and the base rate, and save it with its provenance and hash."""
+        """Retrain a liquidation model and save it with its provenance and hash.
+
+        Time-ordered split, calibrated; held-out scores are reported against the analytic
+        baseline and the base rate."""
         from crossmargin.predict.api import parse_horizon
         from crossmargin.predict.training import train_accounts, train_market
 
@@ -246,14 +296,17 @@ def register(app: typer.Typer) -> None:
                 raise InputError("--data", None, "train market needs the minute file (--data)")
             from crossmargin.predict.market import load_minutes
 
-            model, evaluation = train_market(
-                load_minutes(data), minutes, quantile, calibration, seed
-            )
+            with stage("training the market model"):
+                model, evaluation = train_market(
+                    load_minutes(data), minutes, quantile, calibration, seed
+                )
         elif target == "accounts":
             from crossmargin.predict.accounts import simulate_accounts
 
-            history = simulate_accounts(epochs, accounts, parse_horizon(horizon), steps, seed)
-            model, evaluation = train_accounts(history, calibration, seed)
+            with stage(f"simulating {epochs:,} epochs x {accounts:,} accounts"):
+                history = simulate_accounts(epochs, accounts, parse_horizon(horizon), steps, seed)
+            with stage("training the accounts model"):
+                model, evaluation = train_accounts(history, calibration, seed)
         else:
             raise InputError("TARGET", target, "must be market or accounts")
         digest = model.save(out)

@@ -12,8 +12,15 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from crossmargin.book.io import load_book
-from crossmargin.commands.common import FileArg, JsonOpt, console, emit_json, one_line_errors
+from crossmargin.commands.common import (
+    FileArg,
+    JsonOpt,
+    console,
+    emit_json,
+    examples,
+    few_paths_warning,
+    one_line_errors,
+)
 from crossmargin.errors import CrossmarginError, InputError, check_finite
 from crossmargin.report import plain, usd0
 
@@ -21,15 +28,20 @@ ReturnsOpt = Annotated[
     list[Path] | None,
     typer.Option(
         "--returns",
+        metavar="FILE",
         help="Price file(s) for daily returns: the Bitstamp ASSET:field layout or an OHLCV CSV "
         "(repeatable); intraday prices are aggregated to UTC days, coarser ones refused.",
     ),
 ]
-AccountOpt = Annotated[str | None, typer.Option("--account", help="Only this account.")]
+AccountOpt = Annotated[
+    str | None, typer.Option("--account", metavar="ID", help="Only this account.")
+]
 ProxyOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--proxy", help="Use another asset's returns for an asset without any, e.g. SOL=ETH."
+        "--proxy",
+        metavar="ASSET=ASSET",
+        help="Use another asset's returns for an asset without any, e.g. SOL=ETH.",
     ),
 ]
 
@@ -200,7 +212,14 @@ def _print_skipped(skipped: dict[str, str]) -> None:
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
-    @app.command("risk")
+    @app.command(
+        "risk",
+        epilog=examples(
+            "crossmargin risk book.yaml --returns prices.csv --proxy SOL=ETH --html report.html",
+            "crossmargin risk book.yaml --returns prices.csv --proxy SOL=ETH --account"
+            " eth-levered --paths 5000",
+        ),
+    )
     @one_line_errors
     def risk_command(
         file: FileArg,
@@ -208,15 +227,25 @@ def register(app: typer.Typer) -> None:
         account: AccountOpt = None,
         proxy: ProxyOpt = None,
         html_path: Annotated[
-            Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")
+            Path | None,
+            typer.Option("--html", metavar="FILE", help="Write a self-contained HTML report here."),
         ] = None,
-        paths: Annotated[int, typer.Option("--paths", help="Monte Carlo paths.")] = 20_000,
-        seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 20_261_125,
-        window: Annotated[int, typer.Option("--window", help="Backtest window, days.")] = 250,
+        paths: Annotated[
+            int, typer.Option("--paths", metavar="N", help="Monte Carlo paths.")
+        ] = 20_000,
+        seed: Annotated[
+            int, typer.Option("--seed", metavar="N", help="Monte Carlo seed.")
+        ] = 20_261_125,
+        window: Annotated[
+            int, typer.Option("--window", metavar="DAYS", help="Backtest window, days.")
+        ] = 250,
         as_json: JsonOpt = False,
     ) -> None:
-        """VaR / ES (five methods, 99 % and 97.5 %, 1 and 10 days), backtests, wrong-way risk;
-        without --account also the whole pool (equity, health and bad debt)."""
+        """VaR / ES by five methods, backtests and wrong-way risk, per account and pool.
+
+        99 % and 97.5 %, 1 and 10 days; without --account also the whole pool (equity, health
+        and bad debt)."""
+        from crossmargin.book.io import load_book
         from crossmargin.risk.pool import pool_risk
         from crossmargin.risk.report import analyze_account, render_html
         from crossmargin.risk.returns import load_returns
@@ -231,6 +260,9 @@ def register(app: typer.Typer) -> None:
         data = load_returns(returns)
         proxies = parse_proxies(proxy)
         ids = [book.account(account).id] if account else [a.id for a in book.accounts]
+        warning = few_paths_warning(
+            paths, (0.975, 0.99), "Monte Carlo VaR and ES", show=not as_json
+        )
         reports, skipped = [], {}
         with Progress(transient=True, console=Console(stderr=True)) as progress:
             task = progress.add_task("risk analytics", total=len(ids))
@@ -280,6 +312,7 @@ def register(app: typer.Typer) -> None:
                     "skipped": skipped,
                     "html": None if html_path is None else str(html_path),
                     "sampling": data.sampling,
+                    **({"warnings": [warning]} if warning else {}),
                 }
             )
             return
@@ -298,7 +331,10 @@ def register(app: typer.Typer) -> None:
         if html_path is not None:
             console.print(f"HTML report written to {html_path}")
 
-    @app.command("hedge")
+    @app.command(
+        "hedge",
+        epilog=examples("crossmargin hedge book.yaml --account eth-levered --budget-usd 250000"),
+    )
     @one_line_errors
     def hedge_command(
         file: FileArg,
@@ -307,6 +343,7 @@ def register(app: typer.Typer) -> None:
             float | None,
             typer.Option(
                 "--budget-usd",
+                metavar="USD",
                 help="Trade-size budget (USD notional) for the health-maximizing hedge.",
             ),
         ] = None,
@@ -315,6 +352,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Delta-neutral perp trades, and the trade maximizing stressed maint health."""
+        from crossmargin.book.io import load_book
         from crossmargin.risk.hedge import hedge_scenarios, suggest_hedges
         from crossmargin.risk.returns import load_returns
 

@@ -12,13 +12,14 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from crossmargin.commands.common import console, one_line_errors
+from crossmargin.commands.common import console, examples, one_line_errors
 from crossmargin.errors import InputError
 
 DbOpt = Annotated[
     str | None,
     typer.Option(
         "--db",
+        metavar="URL",
         help="Database URL: sqlite:///FILE (default crossmargin.db; --demo: a fresh temporary "
         "file) or postgresql+psycopg://USER@HOST/DB.",
     ),
@@ -91,32 +92,52 @@ def _status_line(core: Any, stop: threading.Event, every_s: float) -> None:
 def register(app: typer.Typer) -> None:
     """Add ``serve``, ``db`` and ``keys`` to ``app``."""
 
-    @app.command()
+    @app.command(
+        epilog=examples(
+            "crossmargin serve --demo --duration 90",
+            "crossmargin serve book.yaml --db sqlite:///cm.db",
+        )
+    )
     @one_line_errors
     def serve(
         book: Annotated[
             Path | None,
             typer.Argument(
-                help="Portfolio file to start from (first start only).", show_default=False
+                metavar="FILE",
+                help="Portfolio file to start from (first start only).",
+                show_default=False,
             ),
         ] = None,
         db_url: DbOpt = None,
         feed: Annotated[
             str | None,
-            typer.Option("--feed", help="Price feed: demo[:...], csv:PATH[,...], ccxt:..., none."),
+            typer.Option(
+                "--feed",
+                metavar="SPEC",
+                help="Price feed: demo[:...], csv:PATH[,...], ccxt:..., none.",
+            ),
         ] = None,
-        host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option("--port", help="Port (0: any free port).")] = 8000,
+        host: Annotated[
+            str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
+        ] = "127.0.0.1",
+        port: Annotated[
+            int, typer.Option("--port", metavar="PORT", help="Port (0: any free port).")
+        ] = 8000,
         demo: Annotated[
             bool,
             typer.Option("--demo", help="The demo book, a seeded feed with a crash, demo keys."),
         ] = False,
         policy: Annotated[
             str,
-            typer.Option("--policy", help="Liquidation policy: generic, mango, drift, aave, dydx."),
+            typer.Option(
+                "--policy",
+                metavar="POLICY",
+                help="Liquidation policy: generic, mango, drift, aave, dydx.",
+            ),
         ] = "generic",
         duration: Annotated[
-            float | None, typer.Option("--duration", help="Stop after this many seconds.")
+            float | None,
+            typer.Option("--duration", metavar="SECONDS", help="Stop after this many seconds."),
         ] = None,
         quiet: Annotated[bool, typer.Option("--quiet", help="No oracle or status lines.")] = False,
         dynamic_haircuts: Annotated[
@@ -127,9 +148,11 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
     ) -> None:
-        """Run the live margin engine: REST + WebSocket API, prices from a feed or pushed by
-        the oracle role, every exposed account re-margined per tick, margin calls and
-        liquidations journaled in the database. Docs at http://HOST:PORT/docs."""
+        """Run the live margin engine (REST + WebSocket API and a dashboard).
+
+        Prices come from a feed or are pushed by the oracle role; every exposed account is
+        re-margined per tick; margin calls and liquidations are journaled in the database.
+        API docs at http://HOST:PORT/docs."""
         from crossmargin.book.io import load_book, load_demo_book
         from crossmargin.service import db
         from crossmargin.service.config import ServiceConfig
@@ -174,7 +197,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(keys_app, name="keys")
 
-    @db_app.command("upgrade")
+    @db_app.command("upgrade", epilog=examples("crossmargin db upgrade --db sqlite:///cm.db"))
     @one_line_errors
     def db_upgrade(db_url: DbOpt = None) -> None:
         """Create or migrate the schema (Alembic) to the newest revision."""
@@ -185,13 +208,20 @@ def register(app: typer.Typer) -> None:
         db.upgrade(engine)
         console.print(f"database {escape(url)} at revision {db.current_revision(engine)}")
 
-    @keys_app.command("create")
+    @keys_app.command(
+        "create", epilog=examples("crossmargin keys create desk-1 --role owner --owner eth-levered")
+    )
     @one_line_errors
     def keys_create(
-        name: Annotated[str, typer.Argument(help="A name for the key.", show_default=False)],
-        role: Annotated[str, typer.Option("--role", help="owner, oracle, admin or auditor.")],
+        name: Annotated[
+            str, typer.Argument(metavar="NAME", help="A name for the key.", show_default=False)
+        ],
+        role: Annotated[
+            str, typer.Option("--role", metavar="ROLE", help="owner, oracle, admin or auditor.")
+        ],
         owner: Annotated[
-            str | None, typer.Option("--owner", help="The owner an owner key acts for.")
+            str | None,
+            typer.Option("--owner", metavar="OWNER", help="The owner an owner key acts for."),
         ] = None,
         db_url: DbOpt = None,
     ) -> None:

@@ -2,65 +2,96 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
-from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
-from crossmargin.book.io import load_book
 from crossmargin.commands.common import (
     JsonOpt,
     ShockOpt,
     console,
     emit_json,
+    examples,
+    few_paths_warning,
     one_line_errors,
     parse_pairs,
+    progress_run,
+    stage,
 )
 from crossmargin.errors import InputError
-from crossmargin.liquidation import LiquidationConfig
-from crossmargin.margin.arrays import FloatArray, MarketTables, compile_accounts, compile_market
+from crossmargin.htmlpage import metric_rows
 from crossmargin.report import usd0
-from crossmargin.simulation.calibrate import DEFAULT_SCALES, calibrate
-from crossmargin.simulation.cascade import CascadeConfig, impact_params, run_cascade, shocked_prices
-from crossmargin.simulation.executors import make_executor
-from crossmargin.simulation.generate import GeneratedBook, generate_book
-from crossmargin.simulation.modes import compare_modes
-from crossmargin.simulation.montecarlo import run_monte_carlo
-from crossmargin.simulation.paths import block_bootstrap_returns, gbm_jump_returns
-from crossmargin.simulation.report import render_simulation_html
+
+if TYPE_CHECKING:
+    from crossmargin.margin.arrays import FloatArray, MarketTables
+    from crossmargin.simulation.cascade import CascadeConfig
+
+#: ``--scales``' default: crossmargin.simulation.calibrate.DEFAULT_SCALES (a test checks they
+#: agree; the command line does not import the simulation to print its help)
+DEFAULT_SCALES_TEXT = "0.5,0.75,1,1.25,1.5,2,2.5,3"
 
 BookArg = Annotated[
-    Path | None, typer.Argument(help="Portfolio file; omit with --generate N.", show_default=False)
+    Path | None,
+    typer.Argument(
+        metavar="FILE", help="Portfolio file; omit with --generate N.", show_default=False
+    ),
 ]
 GenerateOpt = Annotated[
-    int | None, typer.Option("--generate", help="Simulate N generated accounts instead of a file.")
+    int | None,
+    typer.Option(
+        "--generate", metavar="N", help="Simulate N generated accounts instead of a file."
+    ),
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated book and the paths.")]
-PathsOpt = Annotated[int, typer.Option("--paths", help="Monte Carlo paths (0: none).")]
-HorizonOpt = Annotated[int, typer.Option("--horizon-days", help="Path horizon, days.")]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", metavar="N", help="Seed of the generated book and the paths.")
+]
+PathsOpt = Annotated[int, typer.Option("--paths", metavar="N", help="Monte Carlo paths (0: none).")]
+HorizonOpt = Annotated[
+    int, typer.Option("--horizon-days", metavar="DAYS", help="Path horizon, days.")
+]
 ReturnsOpt = Annotated[
     Path | None,
-    typer.Option("--returns", help="Daily price history: block-bootstrap paths instead of GBM."),
+    typer.Option(
+        "--returns",
+        metavar="FILE",
+        help="Daily price history: block-bootstrap paths instead of GBM.",
+    ),
 ]
 ProxyOpt = Annotated[
-    list[str] | None, typer.Option("--proxy", help="ASSET=ASSET_WITH_RETURNS (bootstrap).")
+    list[str] | None,
+    typer.Option("--proxy", metavar="ASSET=ASSET", help="ASSET=ASSET_WITH_RETURNS (bootstrap)."),
 ]
-ExecutorOpt = Annotated[str, typer.Option("--executor", help="serial, threads or dask.")]
+ExecutorOpt = Annotated[
+    str, typer.Option("--executor", metavar="serial|threads|dask", help="serial, threads or dask.")
+]
 SchedulerOpt = Annotated[
-    str | None, typer.Option("--scheduler", help="Dask scheduler tcp://HOST:PORT (implies dask).")
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="Dask scheduler tcp://HOST:PORT (implies dask).",
+    ),
 ]
-HtmlOpt = Annotated[Path | None, typer.Option("--html", help="Write an HTML report with plots.")]
-FundOpt = Annotated[float, typer.Option("--insurance-fund", help="Insurance fund, USD.")]
+HtmlOpt = Annotated[
+    Path | None, typer.Option("--html", metavar="FILE", help="Write an HTML report with plots.")
+]
+FundOpt = Annotated[
+    float, typer.Option("--insurance-fund", metavar="USD", help="Insurance fund, USD.")
+]
+#: quantiles of the Monte Carlo metrics (crossmargin.simulation.montecarlo.LEVELS)
+MC_LEVELS = (0.95, 0.99)
 CORRELATION = 0.7  # between risky assets in GBM paths (stated in docs/simulation.md)
 
 
 def _source(file: Path | None, generate: int | None, seed: int) -> tuple[Any, MarketTables, Any]:
     """(book or generated book, tables, arrays)."""
+    from crossmargin.book.io import load_book
+    from crossmargin.margin.arrays import compile_accounts, compile_market
+    from crossmargin.simulation.generate import generate_book
+
     if generate is not None:
         if file is not None:
             raise InputError(
@@ -86,6 +117,11 @@ def _paths(
 ) -> FloatArray:
     if n_paths < 1:
         raise InputError("--paths", n_paths, "must be >= 1")
+    import numpy as np
+
+    from crossmargin.simulation.cascade import impact_params
+    from crossmargin.simulation.paths import block_bootstrap_returns, gbm_jump_returns
+
     if returns is None:
         sigma, _ = impact_params(tables, config)
         n = sigma.size
@@ -100,16 +136,15 @@ def _paths(
     return block_bootstrap_returns(matrix, n_paths, horizon_days, seed=seed)
 
 
-def _progress_run(total: int, label: str, work: Callable[[Callable[[int], None]], Any]) -> Any:
-    with Progress(transient=True, console=Console(stderr=True)) as progress:
-        task = progress.add_task(label, total=total)
-        return work(lambda k: progress.advance(task, k))
-
-
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
-    @app.command()
+    @app.command(
+        epilog=examples(
+            "crossmargin simulate --generate 2000 --shock ETH=-25% --paths 500 --html sim.html",
+            "crossmargin simulate book.yaml --shock ETH=-25% --modes isolated,cross,portfolio",
+        )
+    )
     @one_line_errors
     def simulate(
         file: BookArg = None,
@@ -122,10 +157,17 @@ def register(app: typer.Typer) -> None:
         proxy: ProxyOpt = None,
         modes: Annotated[
             str | None,
-            typer.Option("--modes", help="Compare modes, e.g. isolated,cross,portfolio."),
+            typer.Option(
+                "--modes", metavar="MODE,...", help="Compare modes, e.g. isolated,cross,portfolio."
+            ),
         ] = None,
         model: Annotated[
-            str, typer.Option("--model", help="engine (partial liquidation) or closeout (fast).")
+            str,
+            typer.Option(
+                "--model",
+                metavar="engine|closeout",
+                help="engine (partial liquidation) or closeout (fast).",
+            ),
         ] = "engine",
         insurance_fund: FundOpt = 0.0,
         executor: ExecutorOpt = "serial",
@@ -134,18 +176,28 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Liquidation cascade after a shock, modes side by side, Monte Carlo of paths."""
+        from crossmargin.liquidation import LiquidationConfig
+        from crossmargin.simulation.cascade import CascadeConfig, run_cascade, shocked_prices
+        from crossmargin.simulation.executors import make_executor
+        from crossmargin.simulation.generate import GeneratedBook
+        from crossmargin.simulation.modes import compare_modes
+        from crossmargin.simulation.montecarlo import run_monte_carlo
+        from crossmargin.simulation.report import render_simulation_html
+
         if model not in ("engine", "closeout"):
             raise InputError("--model", model, "must be engine or closeout")
-        source, tables, arrays = _source(file, generate, seed)
+        with stage("building the book"):
+            source, tables, arrays = _source(file, generate, seed)
         config = CascadeConfig(
             model=model,
             liquidation=LiquidationConfig(insurance_fund_usd=insurance_fund),
         )
         shocks = parse_pairs("--shock", shock)
         out: dict[str, Any] = {}
-        cascade = (
-            run_cascade(tables, arrays, shocked_prices(tables, shocks), config) if shocks else None
-        )
+        cascade = None
+        if shocks:
+            with stage("liquidation cascade"):
+                cascade = run_cascade(tables, arrays, shocked_prices(tables, shocks), config)
         wanted = [m.strip() for m in modes.split(",")] if modes else []
         mode_rows = []
         if wanted:
@@ -153,13 +205,15 @@ def register(app: typer.Typer) -> None:
                 raise InputError(
                     "--modes", generate, "mode comparison takes at most 100,000 accounts"
                 )
-            mode_rows = compare_modes(source, shocks, config, wanted)
+            with stage(f"comparing modes: {', '.join(wanted)}"):
+                mode_rows = compare_modes(source, shocks, config, wanted)
         mc = None
         if paths:
-            log_returns = _paths(tables, config, paths, horizon_days, returns, proxy, seed)
+            with stage(f"drawing {paths:,} paths"):
+                log_returns = _paths(tables, config, paths, horizon_days, returns, proxy, seed)
             ex = make_executor(executor, scheduler)
             try:
-                mc = _progress_run(
+                mc = progress_run(
                     paths,
                     f"{paths} paths ({ex.name})",
                     lambda step: run_monte_carlo(
@@ -174,6 +228,9 @@ def register(app: typer.Typer) -> None:
             out["modes"] = [m.to_dict() for m in mode_rows]
         if mc is not None:
             out["monte_carlo"] = mc.to_dict()
+            warning = few_paths_warning(paths, MC_LEVELS, "bad-debt VaR and ES", show=not as_json)
+            if warning:
+                out["warnings"] = [warning]
         if not out:
             raise InputError(
                 "--shock", None, "nothing to simulate: give --shock, --modes or --paths"
@@ -194,7 +251,12 @@ def register(app: typer.Typer) -> None:
         if html_out is not None:
             console.print(f"HTML report written to {html_out}")
 
-    @app.command("calibrate")
+    @app.command(
+        "calibrate",
+        epilog=examples(
+            "crossmargin calibrate --generate 20000 --paths 500 --target-var99 5000000"
+        ),
+    )
     @one_line_errors
     def calibrate_command(
         file: BookArg = None,
@@ -205,15 +267,22 @@ def register(app: typer.Typer) -> None:
         returns: ReturnsOpt = None,
         proxy: ProxyOpt = None,
         target_var99: Annotated[
-            float, typer.Option("--target-var99", help="Largest acceptable bad-debt VaR99, USD.")
+            float,
+            typer.Option(
+                "--target-var99", metavar="USD", help="Largest acceptable bad-debt VaR99, USD."
+            ),
         ] = 1_000_000.0,
         scales: Annotated[
-            str, typer.Option("--scales", help="Comma-separated scales of margins and haircuts.")
-        ] = ",".join(f"{s:g}" for s in DEFAULT_SCALES),
+            str,
+            typer.Option(
+                "--scales", metavar="X,...", help="Comma-separated scales of margins and haircuts."
+            ),
+        ] = DEFAULT_SCALES_TEXT,
         haircut_scales: Annotated[
             str | None,
             typer.Option(
                 "--haircut-scales",
+                metavar="X,...",
                 help="Comma-separated haircut scales: a grid with --scales (then margin "
                 "fractions only); default: haircuts follow --scales.",
             ),
@@ -224,6 +293,13 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Scale margins and haircuts: least capital with bad-debt VaR99 <= target; frontier."""
+        from crossmargin.book.io import load_book
+        from crossmargin.simulation.calibrate import calibrate
+        from crossmargin.simulation.cascade import CascadeConfig
+        from crossmargin.simulation.executors import make_executor
+        from crossmargin.simulation.generate import generate_book
+        from crossmargin.simulation.report import render_simulation_html
+
         grid = _numbers("--scales", scales)
         haircut_grid = (
             None if haircut_scales is None else _numbers("--haircut-scales", haircut_scales)
@@ -237,12 +313,16 @@ def register(app: typer.Typer) -> None:
                 f"calibrate runs on generated books (--generate N), not on a file of "
                 f"{len(book.accounts)} accounts",
             )
-        generated = generate_book(generate or 10_000, seed)
-        config = CascadeConfig(model="closeout")
-        log_returns = _paths(generated.tables, config, paths, horizon_days, returns, proxy, seed)
+        with stage("generating the book and the paths"):
+            generated = generate_book(generate or 10_000, seed)
+            config = CascadeConfig(model="closeout")
+            log_returns = _paths(
+                generated.tables, config, paths, horizon_days, returns, proxy, seed
+            )
+        warning = few_paths_warning(paths, (0.99,), "bad-debt VaR and ES", show=not as_json)
         ex = make_executor(executor, scheduler)
         try:
-            result = _progress_run(
+            result = progress_run(
                 n_points,
                 f"{n_points} parameter sets x {paths} paths",
                 lambda step: calibrate(
@@ -256,7 +336,7 @@ def register(app: typer.Typer) -> None:
                 render_simulation_html("crossmargin calibration", calibration=result)
             )
         if as_json:
-            emit_json(result.to_dict())
+            emit_json({**result.to_dict(), **({"warnings": [warning]} if warning else {})})
             return
         table = Table(title=f"Margin scale vs bad-debt VaR99 (target {usd0(target_var99)} USD)")
         for name in ("scale", "capital $", "VaR99 $", "ES99 $", "P(bad debt)", "efficient"):
@@ -301,7 +381,7 @@ def _cascade_table(result: Any) -> Table:
         )
         table.add_row(
             str(r.round),
-            str(r.liquidatable_groups),
+            f"{r.liquidatable_groups:,}",
             usd0(r.liquidated_notional_usd),
             usd0(r.bad_debt_usd),
             usd0(r.insurance_fund_usd),
@@ -328,8 +408,10 @@ def _modes_table(rows: list[Any]) -> Table:
             m.mode,
             usd0(m.capital_required_usd),
             usd0(m.top_up_usd),
-            str(m.liquidated_accounts),
-            "-" if not np.isfinite(m.liquidated_notional_usd) else usd0(m.liquidated_notional_usd),
+            f"{m.liquidated_accounts:,}",
+            "-"
+            if not math.isfinite(m.liquidated_notional_usd)
+            else usd0(m.liquidated_notional_usd),
             usd0(m.bad_debt_usd),
             str(m.rounds),
             m.liquidation,
@@ -341,8 +423,8 @@ def _metrics_table(metrics: dict[str, float]) -> Table:
     table = Table(title="Monte Carlo")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for k, v in metrics.items():
-        table.add_row(k, f"{v:.4f}" if k.startswith("prob") else usd0(v))
+    for label, value in metric_rows(metrics):
+        table.add_row(label, value)
     return table
 
 

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from crossmargin.book.schema import Book
 from crossmargin.errors import InputError
-from crossmargin.htmlpage import STYLE, figure_png, html_table
+from crossmargin.htmlpage import STYLE, figure_png, html_table, usd_axis
 from crossmargin.risk.backtest import BacktestResult, backtest_account
 from crossmargin.risk.pool import PoolRisk
 from crossmargin.risk.returns import MIN_OBSERVATIONS, ReturnData
@@ -180,7 +180,6 @@ def var_cells(f: Any) -> list[str]:
 def _figures(report: AccountReport) -> list[tuple[str, str]]:
     # the object API (no pyplot): no global figure state, no backend switch
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
 
     def subplots(height: float) -> tuple[Any, Any]:
         fig = Figure(figsize=(6.4, height))
@@ -197,8 +196,7 @@ def _figures(report: AccountReport) -> list[tuple[str, str]]:
             f = risk.figure(method, 1, c)
             ax.axvline(-f.equity_var_usd, color="#cc3311", ls=style, label=f"VaR {c:.1%}")
             ax.axvline(-f.equity_es_usd, color="#222222", ls=style, label=f"ES {c:.1%}")
-        ax.set_xlabel("1-day equity PnL, thousand USD")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x / 1e3:,.0f}"))
+        usd_axis(ax.xaxis, "1-day equity PnL")
         ax.set_ylabel("scenarios")
         ax.set_title(f"PnL distribution ({method})")
         ax.legend(fontsize=7)
@@ -216,21 +214,22 @@ def _figures(report: AccountReport) -> list[tuple[str, str]]:
     ax.set_yticks(range(len(report.vol_shocks)), [f"{v:+.0%}" for v in report.vol_shocks])
     ax.set_xlabel("spot move (all non-stable assets)")
     ax.set_ylabel("option vol move")
-    ax.set_title("Maint health, USD")
-    fig.colorbar(image, ax=ax)
+    ax.set_title("Maint health")
+    usd_axis(fig.colorbar(image, ax=ax).ax.yaxis, "maint health")
     out.append(("Scenario heatmap: spot x vol", _png(fig)))
     if report.deposits_usd:
         fig, ax = subplots(2.6)
         items = sorted(report.deposits_usd.items(), key=lambda kv: kv[1])
         ax.barh([k for k, _ in items], [v for _, v in items], color="#228833")
-        ax.set_xlabel("USD")
+        ax.set_xlim(0.0, max(v for _, v in items) * 1.05)
+        usd_axis(ax.xaxis, "value at book prices")
         ax.set_title("Collateral composition (deposits at book prices)")
         out.append(("Collateral composition", _png(fig)))
     fig, ax = subplots(3.2)
     colors = ["#cc3311" if h < 0 else "#4477aa" for h in report.stress_health_usd]
     ax.barh(list(report.stress_names), report.stress_health_usd, color=colors)
     ax.axvline(0.0, color="black", lw=0.8)
-    ax.set_xlabel("maint health, USD")
+    usd_axis(ax.xaxis, "maint health")
     ax.set_title("Health under stress scenarios")
     out.append(("Health under stress", _png(fig)))
     return out

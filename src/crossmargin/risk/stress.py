@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -116,17 +116,39 @@ def load_scenarios(path: str | Path | None = None) -> ScenarioLibrary:
 
 
 @dataclass(frozen=True)
+class ComposedShock:
+    """A ``--shock`` on top of a scenario's move of the same asset, compounded on the price:
+    total = (1 + scenario) (1 + shock) - 1 (e.g. -24.4 % then -10 % is -32.0 %)."""
+
+    scenario_frac: float
+    shock_frac: float
+
+    @property
+    def total_frac(self) -> float:
+        return (1.0 + self.scenario_frac) * (1.0 + self.shock_frac) - 1.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "scenario_frac": self.scenario_frac,
+            "shock_frac": self.shock_frac,
+            "total_frac": self.total_frac,
+        }
+
+
+@dataclass(frozen=True)
 class StressResult:
-    """Every account's margin under one scenario."""
+    """Every account's margin under one scenario (and the extra shocks compounded on it)."""
 
     scenario: str
     prices_usd: dict[str, float]
     accounts: list[AccountMargin]
+    extra_shocks: dict[str, ComposedShock] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
             "prices_usd": self.prices_usd,
+            "extra_shocks": {k: v.to_dict() for k, v in self.extra_shocks.items()},
             "accounts": [
                 {
                     "account_id": a.account_id,
@@ -134,10 +156,19 @@ class StressResult:
                     "maint_health_usd": a.maint.health_usd,
                     "init_health_usd": a.init.health_usd,
                     "liquidatable": a.liquidatable,
+                    "liquidatable_buckets": failing_buckets(a),
                 }
                 for a in self.accounts
             ],
         }
+
+
+def failing_buckets(account: AccountMargin) -> list[str]:
+    """Names of an isolated account's buckets below maint (its total may still be positive:
+    each bucket is liquidated on its own); empty for a cross or portfolio account."""
+    if account.mode != "isolated":
+        return []
+    return [b.name for b in account.buckets if b.liquidatable]
 
 
 def run_stress(
@@ -148,7 +179,9 @@ def run_stress(
 ) -> list[StressResult]:
     """Re-margin every account under each scenario (default: all of the library).
 
-    ``extra_shocks`` (symbol -> relative move) override the scenario for those assets.
+    ``extra_shocks`` (symbol -> relative move) compound with the scenario's move of that asset:
+    price = book price x (1 + scenario move) x (1 + shock) (:class:`ComposedShock`); the other
+    assets keep the scenario's moves (an extra ETH shock does not move wstETH).
     """
     engine = MarginEngine(book)
     for symbol, shock in (extra_shocks or {}).items():
@@ -161,8 +194,18 @@ def run_stress(
     results = []
     for name in names or list(library.scenarios):
         prices = library.prices(book, name)
+        scenario, stable = library.scenario(name), frozenset(library.stablecoins)
+        composed = {}
         for symbol, shock in (extra_shocks or {}).items():
-            prices[symbol] = book.assets[symbol].price * (1.0 + shock)
+            move = ComposedShock(scenario.shock_for(symbol, stable, library.aliases), shock)
+            if not move.total_frac <= SHOCK_MAX:
+                raise InputError(
+                    f"shock.{symbol}",
+                    shock,
+                    f"compounded with {name} it exceeds {SHOCK_MAX:g} (+10,000 %)",
+                )
+            prices[symbol] *= 1.0 + shock
+            composed[symbol] = move
         accounts = engine.margin(prices=prices, with_liquidation_prices=False)
-        results.append(StressResult(name, prices, accounts))
+        results.append(StressResult(name, prices, accounts, composed))
     return results

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from crossmargin.htmlpage import figure_png, html_table, page_head
+from crossmargin.htmlpage import figure_png, html_table, metric_rows, page_head, usd_axis
 from crossmargin.simulation.calibrate import Calibration
 from crossmargin.simulation.cascade import CascadeResult
 from crossmargin.simulation.modes import ModeOutcome
@@ -45,10 +45,10 @@ def cascade_figures(result: CascadeResult) -> list[str]:
     ax.legend(fontsize=7)
     fig2 = Figure(figsize=(6, 3.2))
     ax2 = fig2.add_subplot()
-    ax2.bar(rounds, [r.liquidated_notional_usd / 1e6 for r in result.rounds], color="#cc3311")
+    ax2.bar(rounds, [r.liquidated_notional_usd for r in result.rounds], color="#cc3311")
     ax2.set_xlabel("round")
     ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax2.set_ylabel("forced flow, million USD")
+    usd_axis(ax2.yaxis, "forced flow")
     ax2.set_title("Liquidated volume per round")
     return [figure_png(fig), figure_png(fig2)]
 
@@ -56,17 +56,16 @@ def cascade_figures(result: CascadeResult) -> list[str]:
 def monte_carlo_figure(mc: MonteCarloResult) -> str:
     fig = Figure(figsize=(6, 3.2))
     ax = fig.add_subplot()
-    values = mc.bad_debt_usd / 1e6
-    ax.hist(values, bins=50, color="#4477aa")
+    ax.hist(mc.bad_debt_usd, bins=50, color="#4477aa")
     metrics = mc.metrics()
     for tag, style in (("95", "--"), ("99", "-")):
         ax.axvline(
-            metrics[f"bad_debt_var{tag}_usd"] / 1e6, color="#cc3311", ls=style, label=f"VaR{tag}"
+            metrics[f"bad_debt_var{tag}_usd"], color="#cc3311", ls=style, label=f"VaR {tag} %"
         )
     ax.set_yscale("log")
-    ax.set_xlabel("bad debt per path, million USD")
-    ax.set_ylabel("paths")
-    ax.set_title(f"Bad debt over {mc.n_paths} paths")
+    usd_axis(ax.xaxis, "bad debt per path")
+    ax.set_ylabel("paths (log scale)")
+    ax.set_title(f"Bad debt over {mc.n_paths:,} paths")
     ax.legend(fontsize=7)
     return figure_png(fig)
 
@@ -74,8 +73,8 @@ def monte_carlo_figure(mc: MonteCarloResult) -> str:
 def frontier_figure(calibration: Calibration) -> str:
     fig = Figure(figsize=(6, 3.2))
     ax = fig.add_subplot()
-    xs = [p.capital_required_usd / 1e6 for p in calibration.frontier]
-    ys = [p.bad_debt_var99_usd / 1e6 for p in calibration.frontier]
+    xs = [p.capital_required_usd for p in calibration.frontier]
+    ys = [p.bad_debt_var99_usd for p in calibration.frontier]
     ax.plot(xs, ys, "o", color="#bbbbbb", label="grid")
     efficient = sorted(
         (x, y) for p, x, y in zip(calibration.frontier, xs, ys, strict=True) if p.efficient
@@ -83,9 +82,9 @@ def frontier_figure(calibration: Calibration) -> str:
     ax.plot(*zip(*efficient, strict=True), "o-", color="#4477aa", label="efficient")
     for p, x, y in zip(calibration.frontier, xs, ys, strict=True):
         ax.annotate(f"x{p.label}", (x, y), fontsize=7)
-    ax.axhline(calibration.target_var99_usd / 1e6, color="#cc3311", ls="--", label="target")
-    ax.set_xlabel("capital required, million USD")
-    ax.set_ylabel("bad-debt VaR99, million USD")
+    ax.axhline(calibration.target_var99_usd, color="#cc3311", ls="--", label="target")
+    usd_axis(ax.xaxis, "capital required")
+    usd_axis(ax.yaxis, "bad-debt VaR 99 %")
     ax.set_title("Efficient frontier of the margin scale")
     ax.legend(fontsize=7)
     return figure_png(fig)
@@ -115,7 +114,7 @@ def render_simulation_html(
                 [
                     [
                         str(r.round),
-                        str(r.liquidatable_groups),
+                        f"{r.liquidatable_groups:,}",
                         _usd(r.liquidated_notional_usd),
                         _usd(r.bad_debt_usd),
                         _usd(r.insurance_fund_usd),
@@ -144,7 +143,7 @@ def render_simulation_html(
                         m.mode,
                         _usd(m.capital_required_usd),
                         _usd(m.top_up_usd),
-                        str(m.liquidated_accounts),
+                        f"{m.liquidated_accounts:,}",
                         _usd(m.liquidated_notional_usd),
                         _usd(m.bad_debt_usd),
                         str(m.rounds),
@@ -157,7 +156,7 @@ def render_simulation_html(
     if mc is not None:
         parts.append("<h2>Monte Carlo</h2>")
         parts.append(
-            html_table(["metric", "value"], [[k, f"{v:,.4g}"] for k, v in mc.metrics().items()])
+            html_table(["metric", "value"], [list(row) for row in metric_rows(mc.metrics())])
         )
         parts.append(f"<figure>{monte_carlo_figure(mc)}</figure>")
     if calibration is not None:

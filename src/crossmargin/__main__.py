@@ -1,0 +1,5 @@
+"""``python -m crossmargin``: the command line."""
+
+from crossmargin.cli import main
+
+main()

@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -262,3 +264,13 @@ def sell_curve(pool: Pool, sizes: FloatArray) -> tuple[FloatArray, FloatArray]:
         result = pool.swap(float(size))
         average[i] = result.quote_usd / result.base_filled if result.base_filled > 0 else pool.price
     return average, 1.0 - average / pool.price
+
+
+def build_pool(spec: Any, base_dir: Path | None = None) -> Pool:
+    """The pool a book's ``pools:`` entry describes (:mod:`crossmargin.amm.schema`)."""
+    from crossmargin.amm.schema import ConcentratedSpec
+
+    if isinstance(spec, ConcentratedSpec):
+        ticks, nets = spec.table(base_dir)
+        return ConcentratedPool.from_table(ticks, nets, spec.price, spec.fee_frac)
+    return ConstantProductPool(spec.base_qty, spec.quote_qty, spec.fee_frac)

@@ -27,6 +27,7 @@ from crossmargin.commands import predict as predict_commands
 from crossmargin.commands import risk as risk_commands
 from crossmargin.commands import serve as serve_commands
 from crossmargin.commands import simulate as simulate_commands
+from crossmargin.commands import transfer as transfer_commands
 from crossmargin.commands.common import (
     FileArg,
     JsonOpt,
@@ -45,6 +46,7 @@ from crossmargin.haircuts.dynamic import (
     VolatilityMethod,
     recommend_from_history,
 )
+from crossmargin.locations.view import located_view
 from crossmargin.margin.engine import MarginEngine, Trade
 from crossmargin.market.loaders import load_history
 from crossmargin.report import (
@@ -78,9 +80,10 @@ def _margin_report(
     as_json: bool,
     explain: str | None,
 ) -> None:
-    engine = MarginEngine(book)
+    view = located_view(book)  # #17: remote lots and transfers as located-asset rows
+    engine, book = MarginEngine(view.book), view.book
     accounts = [book.account(account)] if account else None
-    parsed_mode, parsed_prices = parse_mode(mode), parse_pairs("--price", prices)
+    parsed_mode, parsed_prices = parse_mode(mode), view.prices(parse_pairs("--price", prices))
     reports = engine.margin(accounts, parsed_mode, parsed_prices)
     if explain and parsed_mode == "portfolio":
         raise InputError(
@@ -292,9 +295,11 @@ def liquidate(
         liquidation_key,
         open_journal,
     )
+    from crossmargin.locations.execution import LocatedExecution
     from crossmargin.report import liquidation_tables
 
-    book = load_book(file)
+    view = located_view(load_book(file))  # #17: liquidation where the collateral is
+    book = view.book
     overrides: dict[str, Any] = {"insurance_fund_usd": insurance_fund}
     if bankruptcy is not None:
         overrides["bankruptcy"] = bankruptcy
@@ -303,9 +308,10 @@ def liquidate(
     except ValidationError as exc:
         error = exc.errors()[0]
         raise InputError(str(error["loc"][0]), error.get("input"), error["msg"]) from None
-    shocks = parse_pairs("--shock", shock)
+    shocks = view.prices(parse_pairs("--shock", shock))
     sink = None if journal is None else open_journal(journal)  # checked before the work
-    result = LiquidationEngine(book, config, shocks=shocks).liquidate()
+    execution = LocatedExecution(view) if view.where else None
+    result = LiquidationEngine(book, config, execution, shocks=shocks).liquidate()
     recorded, note, journaled = None, "", None
     if sink is not None:
         key = liquidation_key(book, config, shocks=shocks)
@@ -483,6 +489,7 @@ risk_commands.register(app)
 simulate_commands.register(app)
 serve_commands.register(app)
 predict_commands.register(app)
+transfer_commands.register(app)
 
 
 def main() -> None:

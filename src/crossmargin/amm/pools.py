@@ -274,3 +274,29 @@ def build_pool(spec: Any, base_dir: Path | None = None) -> Pool:
         ticks, nets = spec.table(base_dir)
         return ConcentratedPool.from_table(ticks, nets, spec.price, spec.fee_frac)
     return ConstantProductPool(spec.base_qty, spec.quote_qty, spec.fee_frac)
+
+
+def arbitrage_to(pool: Pool, price: float, iterations: int = 200) -> tuple[Pool, float, float]:
+    """An arbitrageur trades the pool back to an outside ``price`` (paying the pool's fee):
+    returns (pool after, base bought from the pool (< 0: sold to it), quote paid (< 0:
+    received)). The trader's gain at the outside price is ``base x price - quote``."""
+    if not (math.isfinite(price) and price > 0.0):
+        raise InputError("price", price, "must be a finite number > 0")
+    buying = price > pool.price
+    lo, hi = 0.0, (pool.reserves()[0] if isinstance(pool, ConcentratedPool) else pool.base_qty)
+    if not buying:  # selling base: the most that is ever needed moves the price below target
+        hi = max(hi, 1.0)
+        while pool.swap(hi).pool.price > price and hi < 1e30:
+            hi *= 2.0
+    for _ in range(iterations):  # bisection on the size that lands on the target price
+        mid = 0.5 * (lo + hi)
+        after = pool.swap(-mid if buying else mid).pool.price
+        if (after < price) if buying else (after > price):
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-15 * max(hi, 1.0):
+            break
+    size = lo
+    swap = pool.swap(-size if buying else size)
+    return swap.pool, -swap.base_filled, -swap.quote_usd

@@ -194,3 +194,39 @@ PoolSpec = Annotated[
         custom_error_message="Input tag (kind) must be 'constant_product' or 'concentrated'",
     ),
 ]
+
+
+class LPPositionSpec(_Model):
+    """An account's Uniswap v3 LP position in a ``concentrated`` pool of the book, credited at
+    its value with its own haircut (crossmargin.amm.lp)."""
+
+    pool: str
+    tick_lower: Tick
+    tick_upper: Tick
+    liquidity: Annotated[float, _bounded(gt=0, le=LIQUIDITY_MAX)]
+    haircut_frac: Annotated[float, _bounded(ge=0, le=1)] = 0.1
+
+    @model_validator(mode="after")
+    def _check_range(self) -> Self:
+        if self.tick_lower >= self.tick_upper:
+            raise FieldValueError("tick_lower", self.tick_lower, f"must be below {self.tick_upper}")
+        return self
+
+
+def check_pool_references(
+    pools: dict[str, Any], assets: set[str], lp: list[tuple[str, list[LPPositionSpec]]]
+) -> None:
+    """Pools trade known assets; LP positions name a concentrated pool of the book."""
+    from crossmargin.errors import UnknownNameError
+
+    for name, spec in pools.items():
+        for side in ("base", "quote"):
+            if getattr(spec, side) not in assets:
+                raise UnknownNameError(f"pools.{name}.{side}", getattr(spec, side), "unknown asset")
+    for where, positions in lp:
+        for i, position in enumerate(positions):
+            spec = pools.get(position.pool)
+            if not isinstance(spec, ConcentratedSpec):
+                raise UnknownNameError(
+                    f"{where}.lp_positions[{i}].pool", position.pool, "not a concentrated pool"
+                )

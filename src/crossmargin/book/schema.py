@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from crossmargin.amm.schema import PoolSpec
+from crossmargin.amm.schema import LPPositionSpec, PoolSpec, check_pool_references
 from crossmargin.errors import FieldValueError, InputError, UnknownNameError
 from crossmargin.haircuts.config import DynamicHaircutConfig, VolatilityMethod
 from crossmargin.locations.schema import (
@@ -469,6 +469,9 @@ class Account(_Model):
     in_flight: list[InFlightTransfer] = Field(
         default_factory=list, description="Transfers between locations not yet final."
     )
+    lp_positions: list[LPPositionSpec] = Field(
+        default_factory=list, description="Uniswap v3 LP positions held as collateral."
+    )
 
     _split_located = model_validator(mode="before")(split_located_balances)
 
@@ -501,6 +504,11 @@ class Book(_Model):
     @model_validator(mode="after")
     def _check_references(self) -> Self:
         check_location_table(self.locations, set(self.assets))
+        check_pool_references(
+            self.pools,
+            set(self.assets),
+            [(f"accounts[{i}]", a.lp_positions) for i, a in enumerate(self.accounts)],
+        )
         for symbol, market in self.markets.items():
             for field in ("underlying", "settle_asset"):
                 name = getattr(market, field)

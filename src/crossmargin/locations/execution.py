@@ -24,7 +24,7 @@ import numpy as np
 from crossmargin.amm.pools import Pool
 from crossmargin.liquidation.execution import ExecutionModel, OracleTransfer
 from crossmargin.locations.schema import IN_FLIGHT_SEP
-from crossmargin.locations.view import LocatedView, location_of
+from crossmargin.locations.view import LP_LOCATION, LocatedView, location_of
 from crossmargin.margin.arrays import FloatArray
 
 
@@ -43,6 +43,8 @@ class LocatedExecution:
         where = self.view.where.get(symbol)
         if where is None:
             return self.inner.fill(symbol, qty, reference_usd)
+        if where == LP_LOCATION:  # liquidity withdrawn, the tokens sold at home
+            return self.inner.fill(self.view.base_of[symbol], qty, reference_usd)
         if IN_FLIGHT_SEP in where:
             return np.zeros_like(qty), reference_usd.copy()
         location = location_of(self.view.source, where)

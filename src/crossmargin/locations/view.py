@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from crossmargin.amm.schema import LPPositionSpec
 from crossmargin.book.schema import Account, Asset, Book
 from crossmargin.locations.schema import (
     HOME,
@@ -33,6 +34,8 @@ from crossmargin.locations.schema import (
 )
 
 HOME_LOCATION = Location()
+#: the 'where' of an LP position's rows: withdrawn and sold at home, no transfer
+LP_LOCATION = "lp"
 
 
 def location_of(book: Book, name: str) -> Location:
@@ -99,6 +102,18 @@ class LocatedView:
         }
 
 
+def lp_holdings(book: Book, position: LPPositionSpec) -> dict[str, float]:
+    """Base and quote an LP position holds at the book's prices (pool price = base USD /
+    quote USD: the pool is assumed arbitraged to the oracle)."""
+    from crossmargin.amm.lp import LPPosition
+
+    spec = book.pools[position.pool]
+    price = book.assets[spec.base].price / book.assets[spec.quote].price
+    lp = LPPosition(position.tick_lower, position.tick_upper, position.liquidity)
+    base, quote = lp.amounts(price)
+    return {spec.base: base, spec.quote: quote}
+
+
 def _scaled(asset: Asset, factor: float) -> Asset:
     if factor == 1.0:
         return asset
@@ -116,7 +131,7 @@ def located_view(book: Book) -> LocatedView:
 
     A book without locations, remote lots or transfers is returned as it is.
     """
-    if not any(a.remote_balances or a.in_flight for a in book.accounts):
+    if not any(a.remote_balances or a.in_flight or a.lp_positions for a in book.accounts):
         return LocatedView(book, book)
     assets = dict(book.assets)
     base_of: dict[str, str] = {}
@@ -140,6 +155,13 @@ def located_view(book: Book) -> LocatedView:
             base_of[symbol] = transfer.asset
             where[symbol] = f"{transfer.from_location}{IN_FLIGHT_SEP}{transfer.to_location}"
             balances[symbol] = balances.get(symbol, 0.0) + transfer.qty
+        for position in account.lp_positions:
+            for asset, qty in lp_holdings(book, position).items():
+                symbol = f"{asset}{LOCATED_SEP}{LP_LOCATION}:{position.haircut_frac:g}"
+                assets.setdefault(symbol, _scaled(book.assets[asset], 1.0 - position.haircut_frac))
+                base_of[symbol] = asset
+                where[symbol] = LP_LOCATION
+                balances[symbol] = balances.get(symbol, 0.0) + qty
         for asset, qty, location, factor in lots:
             symbol = located_symbol(asset, location)
             if symbol != asset:

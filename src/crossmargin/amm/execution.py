@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from crossmargin.amm.pools import Pool
+from crossmargin.amm.pools import SwapVenue
 from crossmargin.liquidation.execution import ExecutionModel, OracleTransfer
 from crossmargin.margin.arrays import FloatArray
 
@@ -25,7 +25,7 @@ from crossmargin.margin.arrays import FloatArray
 class AmmExecution:
     """Fill against constant-product or concentrated-liquidity pools, by symbol."""
 
-    pools: Mapping[str, Pool]
+    pools: Mapping[str, SwapVenue]
     inner: ExecutionModel = field(default_factory=OracleTransfer)
     quote_usd: float = 1.0
 

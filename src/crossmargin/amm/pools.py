@@ -22,7 +22,7 @@ import math
 from bisect import bisect_right
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -45,6 +45,17 @@ def tick_at_price(price: float) -> float:
     return math.log(price) / math.log(TICK_BASE)
 
 
+class SwapVenue(Protocol):
+    """Anything that trades base for quote at a moving price: pools, a simulated book."""
+
+    @property
+    def price(self) -> float: ...
+
+    def swap(self, base_qty: float) -> Swap: ...
+
+    def with_price(self, price: float) -> SwapVenue: ...
+
+
 @dataclass(frozen=True)
 class Swap:
     """Result of a swap, trader's side: quote received (< 0 paid), base filled (signed like the
@@ -53,7 +64,7 @@ class Swap:
     quote_usd: float
     base_filled: float
     fee: float
-    pool: Pool
+    pool: SwapVenue
 
 
 def _check_fee(fee_frac: float) -> None:
@@ -276,7 +287,7 @@ def build_pool(spec: Any, base_dir: Path | None = None) -> Pool:
     return ConstantProductPool(spec.base_qty, spec.quote_qty, spec.fee_frac)
 
 
-def arbitrage_to(pool: Pool, price: float, iterations: int = 200) -> tuple[Pool, float, float]:
+def arbitrage_to(pool: Pool, price: float, iterations: int = 200) -> tuple[SwapVenue, float, float]:
     """An arbitrageur trades the pool back to an outside ``price`` (paying the pool's fee):
     returns (pool after, base bought from the pool (< 0: sold to it), quote paid (< 0:
     received)). The trader's gain at the outside price is ``base x price - quote``."""

@@ -30,6 +30,7 @@ from crossmargin.locations.schema import (
     IN_FLIGHT_SEP,
     LOCATED_SEP,
     InFlightTransfer,
+    LocatedBalance,
     Location,
 )
 
@@ -176,3 +177,35 @@ def located_view(book: Book) -> LocatedView:
         )
     compiled = book.model_copy(update={"assets": assets, "accounts": accounts})
     return LocatedView(compiled, book, base_of, where)
+
+
+def source_from_compiled(view: LocatedView, compiled: Book) -> Book:
+    """The source book's accounts with the quantities of a compiled book (e.g. a liquidation's
+    ``book_after``): located rows back to remote lots, in-flight rows back to their transfers.
+    LP rows cannot be mapped back (a liquidated LP is withdrawn): refused if any moved."""
+    from crossmargin.errors import NotSupportedError
+
+    by_id = {a.id: a for a in compiled.accounts}
+    accounts: list[Account] = []
+    for account in view.source.accounts:
+        rows = by_id[account.id].balances
+        balances: dict[str, float] = {}
+        remote: list[LocatedBalance] = []
+        flights = list(account.in_flight)
+        for symbol, qty in rows.items():
+            where = view.where.get(symbol)
+            if where is None:
+                balances[symbol] = qty
+            elif where == LP_LOCATION:
+                if account.lp_positions:
+                    raise NotSupportedError("a liquidated LP position cannot be mapped back")
+            elif IN_FLIGHT_SEP in where:
+                continue  # in flight is never filled by the located execution
+            elif qty != 0.0:
+                remote.append(LocatedBalance(asset=view.base_of[symbol], qty=qty, location=where))
+        accounts.append(
+            account.model_copy(
+                update={"balances": balances, "remote_balances": remote, "in_flight": flights}
+            )
+        )
+    return view.source.model_copy(update={"accounts": accounts})

@@ -45,3 +45,23 @@ class AmmExecution:
             if swap.base_filled != 0.0:
                 average[i] = swap.quote_usd / swap.base_filled * self.quote_usd
         return filled, average
+
+
+@dataclass(frozen=True)
+class AmmImpact:
+    """A pool as the liquidity term of the dynamic haircuts: the same ``slippage_frac(qty)``
+    as :class:`~crossmargin.market.liquidity.SqrtImpact`, read off the pool's curve.
+
+    ``slippage = 1 - quote received / (|qty| x pool price)`` for selling ``|qty|`` base; a part
+    the pool cannot fill counts as lost (conservative: a concentrated pool beyond its range).
+    """
+
+    pool: SwapVenue
+
+    def slippage_frac(self, qty: float | FloatArray) -> float | FloatArray:
+        sizes = np.atleast_1d(np.abs(np.asarray(qty, dtype=np.float64)))
+        out = np.zeros_like(sizes)
+        for i, size in enumerate(sizes):
+            if size > 0.0:
+                out[i] = 1.0 - self.pool.swap(float(size)).quote_usd / (size * self.pool.price)
+        return float(out[0]) if np.ndim(qty) == 0 else out

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from crossmargin.cli import app
@@ -75,3 +78,33 @@ def test_liquidate_strands_a_halted_bridge(tmp_path: Path) -> None:
     account = out["accounts"][0]
     # the stranded 5 ETH (at 2,700) are still the owner's equity
     assert account["equity_after_usd"] > 5 * 2700 - 20000 + 5 * 2700 * 0.9
+
+
+texts = st.one_of(
+    st.sampled_from(["home", "arbitrum", "solana", "", " ", "[red]x[/red]", "\x00", "a" * 500]),
+    st.text(max_size=20),
+)
+numbers = st.one_of(
+    st.sampled_from(["nan", "inf", "-inf", "0", "-1", "1e308", "5", "10", "1e-300", "x"]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(account=texts, asset=texts, qty=numbers, source=texts, destination=texts)
+def test_transfer_survives_hostile_input(
+    book_file: Path, account: str, asset: str, qty: str, source: str, destination: str
+) -> None:
+    """Any options: success, or exit 2 with one line; never a traceback, inf or NaN."""
+    args = ["transfer", str(book_file), "--account", account, "--asset", asset, "--qty", qty]
+    result = runner.invoke(app, [*args, "--from", source, "--to", destination, "--json"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    if result.exit_code == 0:
+        data = json.loads(result.output)
+        for stage in data["stages"]:
+            assert all(math.isfinite(v) for v in stage.values() if isinstance(v, float))
+    else:
+        assert result.exit_code == 2, result.output
+        assert len(result.output.strip().splitlines()) <= 1

@@ -295,7 +295,7 @@ def liquidate(
         liquidation_key,
         open_journal,
     )
-    from crossmargin.locations.execution import LocatedExecution
+    from crossmargin.locations.execution import execution_for
     from crossmargin.report import liquidation_tables
 
     view = located_view(load_book(file))  # #17: liquidation where the collateral is
@@ -310,7 +310,7 @@ def liquidate(
         raise InputError(str(error["loc"][0]), error.get("input"), error["msg"]) from None
     shocks = view.prices(parse_pairs("--shock", shock))
     sink = None if journal is None else open_journal(journal)  # checked before the work
-    execution = LocatedExecution(view) if view.where else None
+    execution = execution_for(view, Path(file).parent)
     result = LiquidationEngine(book, config, execution, shocks=shocks).liquidate()
     recorded, note, journaled = None, "", None
     if sink is not None:

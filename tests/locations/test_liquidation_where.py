@@ -100,3 +100,36 @@ def test_amm_liquidation_conserves_value() -> None:
     pool_value_change = restored.value_usd(price) - pool.value_usd(price)
     assert arb_gain > 0.0
     assert loss - fees == pytest.approx(pool_value_change + arb_gain, rel=1e-9)
+
+
+def test_remote_lot_sells_into_its_location_pool() -> None:
+    """A location naming a depth pool: the remote ETH is sold into that pool, then bridged
+    home at the transfer cost; the makers' gain is the pool's gain plus the bridge's cost."""
+    from crossmargin.amm.pools import ConstantProductPool
+    from crossmargin.locations.execution import execution_for
+
+    data = book_data(bridge_haircut_frac=0.0, transfer_cost_frac=0.002, depth_pool="arb-v2")
+    data["pools"] = {
+        "arb-v2": {"kind": "constant_product", "base": "ETH", "quote": "USDC"}
+        | {"base_qty": 2000.0, "quote_qty": 5_400_000.0}
+    }
+    data["accounts"][0]["balances"] = {"ETH": {"qty": 10, "location": "arbitrum"}, "USDC": -25000}
+    view = located_view(book_from_data(data))
+    execution = execution_for(view)
+    assert execution is not None
+    result = LiquidationEngine(
+        view.book, LiquidationConfig(), execution, shocks=view.prices(SHOCK)
+    ).liquidate()
+    sold = 10.0 - result.book_after.account("alice").balances["ETH@arbitrum"]
+    assert sold > 0.0
+    swap = ConstantProductPool(2000.0, 5_400_000.0, 0.003).swap(sold)
+    pool_gain = sold * 2700 - swap.quote_usd
+    bridge = swap.quote_usd * 0.002
+    assert result.flows.makers_usd == pytest.approx(pool_gain + bridge, rel=1e-9)
+
+
+def test_unknown_depth_pool_is_one_line() -> None:
+    from crossmargin.errors import InputError
+
+    with pytest.raises(InputError, match=r"locations\.arbitrum\.depth_pool: unknown pool"):
+        book_from_data(book_data(depth_pool="nope"))

@@ -110,3 +110,24 @@ def test_amm_vs_book_runs_and_reports() -> None:
         assert len(rows) == 6
         assert all(math.isfinite(r.venue_usd) and r.venue_usd > 0 for r in rows)
     assert len(venue_rows(result)) == 3
+
+
+def test_crossvenue_command_tables_json_and_html(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from crossmargin.cli import app
+
+    runner = CliRunner()
+    html = tmp_path / "cv.html"
+    result = runner.invoke(app, ["crossvenue", "--accounts", "30", "--html", str(html)])
+    assert result.exit_code == 0, result.output
+    for text in ("Bridge halt mid-crash", "cross-chain", "one chain", "equal capital", "Slippage"):
+        assert text in result.output
+    page = html.read_text()
+    assert page.count("<img") >= 3 and "stranded" in page
+    data = json.loads(runner.invoke(app, ["crossvenue", "--accounts", "30", "--json"]).output)
+    assert set(data) == {"bridge_halt", "venues", "slippage"}
+    bad = runner.invoke(app, ["crossvenue", "--accounts", "0"])
+    assert bad.exit_code == 2 and "--accounts" in bad.output

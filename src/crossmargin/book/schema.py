@@ -503,7 +503,7 @@ class Book(_Model):
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:
-        check_location_table(self.locations, set(self.assets))
+        check_location_table(self.locations, set(self.assets), set(self.pools))
         check_pool_references(
             self.pools,
             set(self.assets),

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from crossmargin.amm.pools import Pool
+from crossmargin.amm.pools import SwapVenue
 from crossmargin.liquidation.execution import ExecutionModel, OracleTransfer
 from crossmargin.locations.schema import IN_FLIGHT_SEP
 from crossmargin.locations.view import LP_LOCATION, LocatedView, location_of
@@ -34,7 +35,7 @@ class LocatedExecution:
 
     view: LocatedView
     inner: ExecutionModel = field(default_factory=OracleTransfer)
-    pools: Mapping[str, Pool] = field(default_factory=dict)  # by pool name
+    pools: Mapping[str, SwapVenue] = field(default_factory=dict)  # by pool name
     quote_usd: float = 1.0
 
     def fill(
@@ -66,3 +67,14 @@ class LocatedExecution:
         )
         cost = price * location.transfer_cost_frac + fixed
         return filled, np.where(filled >= 0.0, price - cost, price + cost)
+
+
+def execution_for(view: LocatedView, base_dir: Path | None = None) -> LocatedExecution | None:
+    """The located execution of a compiled book, with the book's pools as the depth of the
+    locations that name one; ``None`` when the book has nothing located."""
+    if not view.where:
+        return None
+    from crossmargin.amm.pools import build_pool
+
+    pools = {name: build_pool(spec, base_dir) for name, spec in view.source.pools.items()}
+    return LocatedExecution(view, pools=pools)

@@ -164,10 +164,18 @@ def check_locations(
             raise InputError(f"{at}.to", transfer.to_location, "same as 'from'")
 
 
-def check_location_table(locations: dict[str, Location], assets: set[str]) -> None:
-    """``home`` is implicit; asset symbols may not contain the located separators."""
-    from crossmargin.errors import InputError
+def check_location_table(
+    locations: dict[str, Location], assets: set[str], pools: set[str] | None = None
+) -> None:
+    """``home`` is implicit; asset symbols may not contain the located separators; a
+    ``depth_pool`` names a pool of the book."""
+    from crossmargin.errors import InputError, UnknownNameError
 
+    for name, location in locations.items():
+        if location.depth_pool is not None and location.depth_pool not in (pools or set()):
+            raise UnknownNameError(
+                f"locations.{name}.depth_pool", location.depth_pool, "unknown pool (not in 'pools')"
+            )
     if HOME in locations:
         raise InputError(f"locations.{HOME}", HOME, "reserved: the home venue is implicit")
     if locations:

@@ -46,6 +46,7 @@ from crossmargin.haircuts.dynamic import (
     VolatilityMethod,
     recommend_from_history,
 )
+from crossmargin.locations.liqprice import joint_liquidation_prices
 from crossmargin.locations.view import located_view
 from crossmargin.margin.engine import MarginEngine, Trade
 from crossmargin.market.loaders import load_history
@@ -84,7 +85,9 @@ def _margin_report(
     engine, book = MarginEngine(view.book), view.book
     accounts = [book.account(account)] if account else None
     parsed_mode, parsed_prices = parse_mode(mode), view.prices(parse_pairs("--price", prices))
-    reports = engine.margin(accounts, parsed_mode, parsed_prices)
+    reports = joint_liquidation_prices(
+        view, engine, engine.margin(accounts, parsed_mode, parsed_prices), parsed_prices
+    )
     if explain and parsed_mode == "portfolio":
         raise InputError(
             "--explain",

@@ -109,3 +109,21 @@ def test_transfer_survives_hostile_input(
     else:
         assert result.exit_code == 2, result.output
         assert len(result.output.strip().splitlines()) <= 1
+
+
+def test_margin_liquidation_price_moves_every_lot(tmp_path: Path) -> None:
+    """5 ETH at home and 5 at arbitrum (5 % bridge haircut), 20,000 USDC borrowed: maint
+    health 0 when 5 P 0.9 + 5 P 0.9 0.95 = 20,000, all lots at the same price P."""
+    data = book_data()
+    data["accounts"][0]["balances"]["ETH"] = [{"qty": 5}, {"qty": 5, "location": "arbitrum"}]
+    path = tmp_path / "book.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = runner.invoke(app, ["margin", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    prices = json.loads(result.output)["accounts"][0]["liquidation_prices"]
+    assert "ETH@arbitrum" not in prices  # the located symbol is not reported on its own
+    assert prices["ETH"]["below_usd"] == pytest.approx(20000 / (5 * 0.9 + 5 * 0.9 * 0.95), rel=1e-9)
+    shocked = runner.invoke(app, ["margin", str(path), "--json", "--price", "ETH=2500"])
+    moved = json.loads(shocked.output)["accounts"][0]["liquidation_prices"]["ETH"]
+    assert moved["below_usd"] == pytest.approx(prices["ETH"]["below_usd"], rel=1e-9)
+    assert moved["price_usd"] == 2500

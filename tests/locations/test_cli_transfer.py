@@ -127,3 +127,41 @@ def test_margin_liquidation_price_moves_every_lot(tmp_path: Path) -> None:
     moved = json.loads(shocked.output)["accounts"][0]["liquidation_prices"]["ETH"]
     assert moved["below_usd"] == pytest.approx(prices["ETH"]["below_usd"], rel=1e-9)
     assert moved["price_usd"] == 2500
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        (
+            {"accounts": [{"id": "a", "balances": {"ETH": {"qty": 1, "location": "solana"}}}]},
+            "accounts[0].balances.ETH.location: unknown location",
+        ),
+        (
+            {
+                "pools": {
+                    "p": {"kind": "constant_product", "base": "ETH", "base_qty": -1}
+                    | {"quote_qty": 1}
+                }
+            },
+            "pools.p.constant_product.base_qty: reserves must be > 0",
+        ),
+        (
+            {
+                "pools": {
+                    "p": {"kind": "concentrated", "base": "ETH", "price": 3000}
+                    | {"ticks": [60, 0], "liquidity_net": [1, -1]}
+                }
+            },
+            "pools.p.concentrated.ticks[1]: out of order",
+        ),
+    ],
+)
+def test_bad_book_is_exit_2_one_line(tmp_path: Path, patch, message: str) -> None:
+    data = book_data() | patch
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    for command in ("margin", "liquidate"):
+        result = runner.invoke(app, [command, str(path)])
+        assert result.exit_code == 2
+        assert message in result.output
+        assert len(result.output.strip().splitlines()) == 1

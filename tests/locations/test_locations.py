@@ -194,3 +194,30 @@ def test_transfer_conserves_value_and_never_double_counts(
     assert held_qty(landed.account("alice"), "ETH", destination) == pytest.approx(
         after.destination_qty, rel=1e-12
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    remote_qty=st.floats(0.0, 100.0),
+    home_qty=st.floats(0.0, 100.0),
+    debt=st.floats(0.0, 500_000.0),
+    haircut=st.floats(0.0, 1.0),
+    price=st.floats(10.0, 10_000.0),
+)
+def test_halted_bridge_is_never_credited(remote_qty, home_qty, debt, haircut, price) -> None:
+    """Whatever the quantities, haircut and price: with the bridge halted the account's init
+    and maint health are those of the same account without the remote lot, and its equity is
+    that of the account with it."""
+    halted = book_data(bridge_haircut_frac=haircut, state="halted")
+    halted["assets"]["ETH"]["price"] = price
+    halted["accounts"][0]["balances"] = {
+        "ETH": [{"qty": remote_qty, "location": "arbitrum"}, {"qty": home_qty}],
+        "USDC": -debt,
+    }
+    without = book_data()
+    without["assets"]["ETH"]["price"] = price
+    without["accounts"][0]["balances"] = {"ETH": home_qty, "USDC": -debt}
+    equity, init, maint = _figures(halted)
+    _, init_0, maint_0 = _figures(without)
+    assert (init, maint) == (pytest.approx(init_0, abs=1e-6), pytest.approx(maint_0, abs=1e-6))
+    assert equity == pytest.approx((remote_qty + home_qty) * price - debt, abs=1e-6)

@@ -10,7 +10,11 @@ The constant-product fill is Uniswap v2's getAmountOut (tests/amm/test_pools.py 
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
+from scipy.stats import norm
 
 from crossmargin.amm.execution import AmmExecution
 from crossmargin.amm.pools import ConstantProductPool, arbitrage_to
@@ -133,3 +137,26 @@ def test_unknown_depth_pool_is_one_line() -> None:
 
     with pytest.raises(InputError, match=r"locations\.arbitrum\.depth_pool: unknown pool"):
         book_from_data(book_data(depth_pool="nope"))
+
+
+def test_transfer_delay_is_priced_and_breaks_the_tie() -> None:
+    """No bridge haircut, no transfer cost, but a day of finality: with ETH's volatility given,
+    a remote sale carries the price risk of the delay, d = 1 - exp(-z sigma sqrt(1/365)) at
+    99 % (the lognormal move of haircuts/dynamic.price_risk), so the local lot is sold first;
+    alone, the remote lot sells at p (1 - d)."""
+    data = book_data(bridge_haircut_frac=0.0, finality_s=86_400.0)
+    data["accounts"][0]["balances"] = {
+        "ETH": [{"qty": 5, "location": "arbitrum"}, {"qty": 5}],
+        "USDC": -25000,
+    }
+    view = located_view(book_from_data(data))
+    execution = LocatedExecution(view, volatility_annual={"ETH": 0.8})
+    d = 1.0 - math.exp(-norm.ppf(0.99) * 0.8 * math.sqrt(1 / 365))
+    assert execution.delay_frac("ETH", 86_400.0) == pytest.approx(d, rel=1e-12)
+    result = LiquidationEngine(
+        view.book, LiquidationConfig(), execution, shocks=view.prices(SHOCK)
+    ).liquidate()
+    after = result.book_after.account("alice").balances
+    assert after["ETH@arbitrum"] == 5.0 and after["ETH"] < 5.0
+    filled, price = execution.fill("ETH@arbitrum", np.array([2.0]), np.array([2700.0]))
+    assert (filled[0], price[0]) == (2.0, pytest.approx(2700.0 * (1 - d), rel=1e-12))

@@ -7,7 +7,11 @@ For a symbol of :class:`~crossmargin.locations.view.LocatedView` (``ETH@arbitrum
 * at an open or delayed location: the order executes on that location's depth - its
   ``depth_pool`` if the book names one, else the inner model's depth for the base asset - and
   the proceeds come home at the transfer cost: the average price is
-  :math:`p (1 - c^{frac}) - c^{fixed} / |q|` for a sale (a buy pays the cost on top).
+  :math:`p (1 - c^{frac}) (1 - d) - c^{fixed} / |q|` for a sale (a buy pays the costs on top),
+  with :math:`d` the price risk of the transfer delay when the asset's volatility is given:
+  :math:`d = 1 - e^{-z \sigma \sqrt{f / 365}}` over the finality :math:`f` in days at the
+  confidence of ``delay_confidence`` (the lognormal move of :func:`crossmargin.haircuts.
+  dynamic.price_risk`, the same price risk the dynamic haircuts charge).
 
 Home symbols go to the inner model unchanged. A remote lot with the same credit as a local one
 therefore gains the same health at a higher cost, and the engine - which chooses by health
@@ -37,6 +41,18 @@ class LocatedExecution:
     inner: ExecutionModel = field(default_factory=OracleTransfer)
     pools: Mapping[str, SwapVenue] = field(default_factory=dict)  # by pool name
     quote_usd: float = 1.0
+    volatility_annual: Mapping[str, float] = field(default_factory=dict)  # by base asset
+    delay_confidence: float = 0.99
+
+    def delay_frac(self, base: str, finality_s: float) -> float:
+        """Price risk of waiting ``finality_s`` for the proceeds (0 without a volatility)."""
+        sigma = self.volatility_annual.get(base)
+        if sigma is None or finality_s <= 0.0:
+            return 0.0
+        from crossmargin.haircuts.dynamic import price_risk
+
+        down, _ = price_risk(sigma, finality_s / 86_400.0, self.delay_confidence)
+        return down
 
     def fill(
         self, symbol: str, qty: FloatArray, reference_usd: FloatArray
@@ -65,8 +81,11 @@ class LocatedExecution:
         fixed = np.divide(
             location.transfer_cost_usd, size, out=np.zeros_like(size), where=size > 0.0
         )
-        cost = price * location.transfer_cost_frac + fixed
-        return filled, np.where(filled >= 0.0, price - cost, price + cost)
+        delay = self.delay_frac(base, location.effective_finality_s)
+        keep = (1.0 - location.transfer_cost_frac) * (1.0 - delay)
+        sale = price * keep - fixed
+        purchase = price / keep + fixed
+        return filled, np.where(filled >= 0.0, sale, purchase)
 
 
 def execution_for(view: LocatedView, base_dir: Path | None = None) -> LocatedExecution | None:

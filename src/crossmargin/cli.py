@@ -19,6 +19,7 @@ from crossmargin.commands import risk as risk_commands
 from crossmargin.commands import serve as serve_commands
 from crossmargin.commands import simulate as simulate_commands
 from crossmargin.commands import stress as stress_commands
+from crossmargin.commands import transfer as transfer_commands
 
 app = typer.Typer(
     name="crossmargin",
@@ -39,6 +40,7 @@ risk_commands.register(app)
 simulate_commands.register(app)
 serve_commands.register(app)
 predict_commands.register(app)
+transfer_commands.register(app)
 
 
 def main() -> None:

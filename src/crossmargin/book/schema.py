@@ -33,8 +33,18 @@ from pydantic import (
     model_validator,
 )
 
+from crossmargin.amm.schema import LPPositionSpec, PoolSpec, check_pool_references
 from crossmargin.errors import FieldValueError, InputError, UnknownNameError
 from crossmargin.haircuts.config import DynamicHaircutConfig, VolatilityMethod
+from crossmargin.locations.schema import (
+    InFlightCredit,
+    InFlightTransfer,
+    LocatedBalance,
+    Location,
+    check_location_table,
+    check_locations,
+    split_located_balances,
+)
 
 # Bounds of every number in the file (docs/methodology.md, "Bounds"). The largest USD figure
 # they allow is about QTY_MAX * PRICE_MAX * PRICE_MAX (a mark in settle units times the settle
@@ -447,9 +457,23 @@ class Account(_Model):
         "deribit); default generic.",
     )
     balances: dict[Name, Quantity] = Field(
-        default_factory=dict, description="Asset -> quantity; negative is a borrow."
+        default_factory=dict,
+        description="Asset -> quantity at the home venue (negative is a borrow); "
+        "{qty, location} (or a list of them) for collateral held elsewhere.",
     )
     positions: list[Position] = Field(default_factory=list)
+    # issue #17: where collateral lives (crossmargin.locations)
+    remote_balances: list[LocatedBalance] = Field(
+        default_factory=list, description="Lots held at other locations (from balances)."
+    )
+    in_flight: list[InFlightTransfer] = Field(
+        default_factory=list, description="Transfers between locations not yet final."
+    )
+    lp_positions: list[LPPositionSpec] = Field(
+        default_factory=list, description="Uniswap v3 LP positions held as collateral."
+    )
+
+    _split_located = model_validator(mode="before")(split_located_balances)
 
 
 class Book(_Model):
@@ -468,9 +492,23 @@ class Book(_Model):
     assets: dict[Name, Asset] = Field(min_length=1)
     markets: dict[Name, Market] = Field(default_factory=dict)
     accounts: list[Account] = Field(default_factory=list)
+    # issue #17: locations of collateral and AMM pools as liquidity
+    locations: dict[Name, Location] = Field(
+        default_factory=dict, description="Chains/venues holding collateral (home implicit)."
+    )
+    in_flight_credit: InFlightCredit = Field(default_factory=InFlightCredit)
+    pools: dict[Name, PoolSpec] = Field(
+        default_factory=dict, description="AMM pools: reserves or tick-liquidity tables."
+    )
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:
+        check_location_table(self.locations, set(self.assets), set(self.pools))
+        check_pool_references(
+            self.pools,
+            set(self.assets),
+            [(f"accounts[{i}]", a.lp_positions) for i, a in enumerate(self.accounts)],
+        )
         for symbol, market in self.markets.items():
             for field in ("underlying", "settle_asset"):
                 name = getattr(market, field)
@@ -489,6 +527,9 @@ class Book(_Model):
                     raise UnknownNameError(
                         f"{where}.balances.{asset}", asset, "unknown asset (not in 'assets')"
                     )
+            check_locations(
+                where, account.remote_balances, account.in_flight, self.locations, set(self.assets)
+            )
             if account.profile is not None and account.mode != "portfolio":
                 raise InputError(
                     f"{where}.profile", account.profile, "only used with mode: portfolio"

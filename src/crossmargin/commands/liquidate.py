@@ -73,9 +73,12 @@ def register(app: typer.Typer) -> None:
             liquidation_key,
             open_journal,
         )
+        from crossmargin.locations.execution import execution_for
+        from crossmargin.locations.view import located_view
         from crossmargin.report import liquidation_tables
 
-        book = load_book(file)
+        view = located_view(load_book(file))  # #17: liquidation where the collateral is
+        book = view.book
         overrides: dict[str, Any] = {"insurance_fund_usd": insurance_fund}
         if bankruptcy is not None:
             overrides["bankruptcy"] = bankruptcy
@@ -84,10 +87,11 @@ def register(app: typer.Typer) -> None:
         except ValidationError as exc:
             error = exc.errors()[0]
             raise InputError(str(error["loc"][0]), error.get("input"), error["msg"]) from None
-        shocks = parse_pairs("--shock", shock)
+        shocks = view.prices(parse_pairs("--shock", shock))
         sink = None if journal is None else open_journal(journal)  # checked before the work
         with stage(f"liquidating {len(book.accounts):,} accounts"):
-            result = LiquidationEngine(book, config, shocks=shocks).liquidate()
+            execution = execution_for(view, Path(file).parent)
+            result = LiquidationEngine(book, config, execution, shocks=shocks).liquidate()
         recorded, note, journaled = None, "", None
         if sink is not None:
             key = liquidation_key(book, config, shocks=shocks)

@@ -33,13 +33,18 @@ def _margin_report(
     as_json: bool,
     explain: str | None,
 ) -> None:
+    from crossmargin.locations.liqprice import joint_liquidation_prices
+    from crossmargin.locations.view import located_view
     from crossmargin.margin.engine import MarginEngine
     from crossmargin.report import explain_table, liquidation_table, margin_table, portfolio_table
 
-    engine = MarginEngine(book)
+    view = located_view(book)  # #17: remote lots and transfers as located-asset rows
+    engine, book = MarginEngine(view.book), view.book
     accounts = [book.account(account)] if account else None
-    parsed_mode, parsed_prices = parse_mode(mode), parse_pairs("--price", prices)
-    reports = engine.margin(accounts, parsed_mode, parsed_prices)
+    parsed_mode, parsed_prices = parse_mode(mode), view.prices(parse_pairs("--price", prices))
+    reports = joint_liquidation_prices(
+        view, engine, engine.margin(accounts, parsed_mode, parsed_prices), parsed_prices
+    )
     if explain and parsed_mode == "portfolio":
         raise InputError(
             "--explain",

@@ -14,7 +14,8 @@ imports typer and rich and prints the help of a one-command typer application. W
 measured on that revision's ``src/`` (extracted with ``git archive`` into a temporary directory),
 so before and after come from one run on one machine.
 
-Agreement: ``margin BOOK --json`` of this tree and of the baseline print the same figures, and
+Agreement: ``margin BOOK --json`` of this tree and of the baseline print the same figures (to
+1e-12 relative: USD figures are now rounded to 13 significant digits), and
 importing ``crossmargin.cli`` here loads none of matplotlib, scipy.stats, pandas, dask, sklearn;
 otherwise the script exits 1.
 
@@ -100,6 +101,17 @@ def _baseline_src(rev: str, into: Path) -> Path | None:
     return into / "src"
 
 
+def _same(a: object, b: object, rel: float = 1e-12) -> bool:
+    """Equal JSON, numbers to ``rel`` (the CLI rounds USD figures to 13 significant digits)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k], rel) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y, rel) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool):
+        return abs(a - b) <= rel * max(abs(a), abs(b), 1.0)
+    return a == b
+
+
 def _fmt(times: list[float]) -> str:
     return f"min {min(times):.3f} s  median {statistics.median(times):.3f} s"
 
@@ -150,8 +162,12 @@ def main() -> int:
             f"margin {min(before['margin']) / min(after['margin']):.1f}x"
         )
     heavy = _heavy_loaded(src)
-    agree = "before" not in outputs or json.loads(outputs["before"]) == json.loads(outputs["after"])
-    print(f"agreement: margin --json before == after: {agree}; heavy modules loaded: {heavy}")
+    before_json = json.loads(outputs["before"]) if "before" in outputs else None
+    agree = before_json is None or _same(before_json, json.loads(outputs["after"]))
+    print(
+        f"agreement: margin --json before == after (to 1e-12): {agree}; "
+        f"heavy modules loaded: {heavy}"
+    )
     return 0 if agree and not heavy else 1
 
 

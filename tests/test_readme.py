@@ -120,3 +120,20 @@ def test_serve_demo_runs_briefly(workdir: Path) -> None:
     done = _run(short, workdir, workdir / ".bin")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "stopped:" in done.stdout
+
+
+def test_readme_python_blocks_run(workdir: Path) -> None:
+    """The README's Python example runs as written next to the example files."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    assert blocks
+    for block in blocks:
+        done = subprocess.run(
+            [sys.executable, "-c", block],
+            cwd=workdir,
+            env={**os.environ, "PYTHONPATH": str(SRC)},
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]

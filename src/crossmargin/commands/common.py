@@ -160,7 +160,19 @@ def one_line_errors(command: F) -> F:
             )
             raise typer.Exit(2) from None
 
+    wrapper.__doc__ = reflow(command.__doc__)
     return wrapper  # type: ignore[return-value]
+
+
+def reflow(doc: str | None) -> str | None:
+    """A docstring for the help: each paragraph on one line (rich's help keeps a docstring's
+    line breaks, which then split sentences in the middle of the terminal)."""
+    if doc is None:
+        return None
+    import inspect
+
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
 
 
 @contextlib.contextmanager

@@ -141,7 +141,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         proxy: Annotated[
             list[str] | None,
-            typer.Option("--proxy", metavar="ASSET=ASSET", help="ASSET=ASSET_WITH_RETURNS."),
+            typer.Option(
+                "--proxy",
+                metavar="ASSET=ASSET",
+                help="Use another asset's returns for an asset without any, e.g. SOL=ETH.",
+            ),
         ] = None,
         model_file: Annotated[
             Path | None, typer.Option("--model", help="A model file from crossmargin train.")

@@ -62,7 +62,11 @@ ReturnsOpt = Annotated[
 ]
 ProxyOpt = Annotated[
     list[str] | None,
-    typer.Option("--proxy", metavar="ASSET=ASSET", help="ASSET=ASSET_WITH_RETURNS (bootstrap)."),
+    typer.Option(
+        "--proxy",
+        metavar="ASSET=ASSET",
+        help="Use another asset's returns for an asset without any, e.g. SOL=ETH.",
+    ),
 ]
 ExecutorOpt = Annotated[
     str, typer.Option("--executor", metavar="serial|threads|dask", help="serial, threads or dask.")
@@ -141,7 +145,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command(
         epilog=examples(
-            "crossmargin simulate --generate 2000 --shock ETH=-25% --paths 500 --html sim.html",
+            "crossmargin simulate --generate 2000 --shock ETH=-25% --paths 1000 --html sim.html",
             "crossmargin simulate book.yaml --shock ETH=-25% --modes isolated,cross,portfolio",
         )
     )
@@ -254,7 +258,7 @@ def register(app: typer.Typer) -> None:
     @app.command(
         "calibrate",
         epilog=examples(
-            "crossmargin calibrate --generate 20000 --paths 500 --target-var99 5000000"
+            "crossmargin calibrate --generate 20000 --paths 1000 --target-var99 5000000"
         ),
     )
     @one_line_errors

@@ -77,7 +77,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     done = _run(script, base, bin_dir)
     assert done.returncode == 0, done.stderr
     here = Path(done.stdout.strip().splitlines()[-1])
-    for name in ("book.yaml", "prices.csv", "case.json"):
+    for name in ("book.yaml", "prices.csv", "case.json", "cross-venue.yaml"):
         assert (here / name).is_file(), name
     (here / ".bin").symlink_to(bin_dir)
     return here
@@ -109,6 +109,8 @@ def test_the_readme_has_the_commands_the_issue_lists() -> None:
 
 @pytest.mark.parametrize("line", _commands())
 def test_readme_command_runs_as_written(line: str, workdir: Path) -> None:
+    if line.startswith("crossmargin serve") and "--port" not in line:
+        line += " --port 0"  # as written, on any free port (8000 may be taken on this machine)
     done = _run(line, workdir, workdir / ".bin")
     assert done.returncode == 0, f"{line}\n{done.stderr[-2000:]}"
     assert "Traceback" not in done.stderr
@@ -116,7 +118,8 @@ def test_readme_command_runs_as_written(line: str, workdir: Path) -> None:
 
 def test_serve_demo_runs_briefly(workdir: Path) -> None:
     (line,) = [x for x in readme_lines() if x.startswith("crossmargin serve --demo")]
-    short = re.sub(r"--duration \d+", "--duration 2", line)
+    # any free port: a server already listening on the default 8000 must not fail the test
+    short = re.sub(r"--duration \d+", "--duration 2", line) + " --port 0"
     done = _run(short, workdir, workdir / ".bin")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "stopped:" in done.stdout

@@ -160,3 +160,24 @@ def test_transfer_delay_is_priced_and_breaks_the_tie() -> None:
     assert after["ETH@arbitrum"] == 5.0 and after["ETH"] < 5.0
     filled, price = execution.fill("ETH@arbitrum", np.array([2.0]), np.array([2700.0]))
     assert (filled[0], price[0]) == (2.0, pytest.approx(2700.0 * (1 - d), rel=1e-12))
+
+
+def test_a_shock_reaches_the_pool_before_the_liquidation_sells() -> None:
+    """Arbitrage carries the oracle's shock into the pool first: the remote ETH sells at or
+    below the shocked oracle price, never at the pool's pre-crash price."""
+    from crossmargin.locations.execution import execution_for
+
+    data = book_data(bridge_haircut_frac=0.0, depth_pool="arb-v2")
+    price = data["assets"]["ETH"]["price"]
+    data["pools"] = {
+        "arb-v2": {"kind": "constant_product", "base": "ETH", "quote": "USDC"}
+        | {"base_qty": 2000.0, "quote_qty": 2000.0 * price}
+    }
+    view = located_view(book_from_data(data))
+    execution = execution_for(view, shocks={"ETH": -0.4})
+    assert execution is not None
+    assert execution.pools["arb-v2"].price == pytest.approx(price * 0.6, rel=1e-12)
+    unshocked = execution_for(view)
+    assert unshocked is not None and unshocked.pools["arb-v2"].price == pytest.approx(price)
+    filled, average = execution.fill("ETH@arbitrum", np.array([5.0]), np.array([price * 0.6]))
+    assert filled[0] == pytest.approx(5.0) and average[0] <= price * 0.6

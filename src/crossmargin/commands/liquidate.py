@@ -87,10 +87,11 @@ def register(app: typer.Typer) -> None:
         except ValidationError as exc:
             error = exc.errors()[0]
             raise InputError(str(error["loc"][0]), error.get("input"), error["msg"]) from None
-        shocks = view.prices(parse_pairs("--shock", shock))
+        moves = parse_pairs("--shock", shock)
+        shocks = view.prices(moves)
         sink = None if journal is None else open_journal(journal)  # checked before the work
         with stage(f"liquidating {len(book.accounts):,} accounts"):
-            execution = execution_for(view, Path(file).parent)
+            execution = execution_for(view, Path(file).parent, moves)
             result = LiquidationEngine(book, config, execution, shocks=shocks).liquidate()
         recorded, note, journaled = None, "", None
         if sink is not None:

@@ -9,7 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from crossmargin.commands.common import FileArg, JsonOpt, console, emit_json, one_line_errors
+from crossmargin.commands.common import (
+    FileArg,
+    JsonOpt,
+    console,
+    emit_json,
+    examples,
+    one_line_errors,
+)
 
 AccountOpt = Annotated[str, typer.Option("--account", help="The account that moves collateral.")]
 AssetOpt = Annotated[str, typer.Option("--asset", help="The asset moved, e.g. ETH.")]
@@ -22,7 +29,14 @@ def register(app: typer.Typer) -> None:
     """Add ``transfer`` and ``crossvenue`` to ``app``."""
     register_crossvenue(app)
 
-    @app.command()
+    @app.command(
+        epilog=examples(
+            "crossmargin transfer cross-venue.yaml --account bridger --asset ETH --qty 5 "
+            "--from arbitrum --to home",
+            "crossmargin transfer cross-venue.yaml --account bridger --asset ETH --qty 5 "
+            "--from arbitrum --to home --json",
+        )
+    )
     @one_line_errors
     def transfer(
         file: FileArg,
@@ -95,7 +109,12 @@ def register(app: typer.Typer) -> None:
 def register_crossvenue(app: typer.Typer) -> None:
     """Add ``crossvenue`` (the issue #17 simulations) to ``app``."""
 
-    @app.command()
+    @app.command(
+        epilog=examples(
+            "crossmargin crossvenue --html cv.html",
+            "crossmargin crossvenue --accounts 1000 --seed 3 --json",
+        )
+    )
     @one_line_errors
     def crossvenue(
         accounts: Annotated[int, typer.Option("--accounts", help="Generated accounts.")] = 300,

@@ -13,6 +13,10 @@
   ``Result``): an ETH book of our own making (a short put spread, a long call, a perp hedge, a
   wstETH collateral) with the ``derive-pm2`` profile's parameters written back in Derive's names.
 
+* ``cross-venue.yaml`` - the demo book plus an ``arbitrum`` location (5 % bridge haircut, 15 min
+  finality), a constant-product ETH/USDC pool there as its depth, and an account ``bridger``
+  whose ETH sits on arbitrum (``crossmargin transfer``, docs/cross-venue.md).
+
 Everything is generated here, from a seed: no file is copied from elsewhere.
 """
 
@@ -24,7 +28,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-EXAMPLE_FILES = ("book.yaml", "prices.csv", "case.json")
+EXAMPLE_FILES = ("book.yaml", "prices.csv", "case.json", "cross-venue.yaml")
 
 SEED = 20_261_125
 DAYS = 730
@@ -168,6 +172,46 @@ def example_derive_case() -> dict[str, Any]:
     }
 
 
+def example_cross_venue_book() -> str:
+    """The ``cross-venue.yaml`` text (module docstring): the demo book with collateral elsewhere."""
+    import yaml
+
+    from crossmargin.book.io import demo_book_text
+
+    book = yaml.safe_load(demo_book_text())
+    book["locations"] = {
+        "arbitrum": {
+            "bridge_haircut_frac": 0.05,
+            "finality_s": 900,
+            "transfer_cost_usd": 2.0,
+            "transfer_cost_frac": 0.0005,
+            "state": "open",
+            "depth_pool": "eth-arb",
+        }
+    }
+    # 2,000 ETH and 6.08 M USDC at the demo book's ETH price of 3,040 USD
+    book["pools"] = {
+        "eth-arb": {
+            "kind": "constant_product",
+            "base": "ETH",
+            "quote": "USDC",
+            "base_qty": 2_000.0,
+            "quote_qty": 6_080_000.0,
+            "fee_frac": 0.003,
+        }
+    }
+    book["accounts"].append(
+        {
+            "id": "bridger",
+            "balances": {"ETH": {"qty": 10.0, "location": "arbitrum"}, "USDC": -20_000.0},
+            "in_flight": [
+                {"asset": "ETH", "qty": 2.0, "from": "arbitrum", "to": "home", "elapsed_s": 120}
+            ],
+        }
+    )
+    return str(yaml.safe_dump(book, sort_keys=False))
+
+
 def write_examples(directory: Path) -> list[Path]:
     """Write :data:`EXAMPLE_FILES` into ``directory`` (created if missing); their paths."""
     from crossmargin.book.io import demo_book_text
@@ -177,6 +221,7 @@ def write_examples(directory: Path) -> list[Path]:
         "book.yaml": demo_book_text(),
         "prices.csv": example_prices_csv(),
         "case.json": json.dumps(example_derive_case(), indent=2) + "\n",
+        "cross-venue.yaml": example_cross_venue_book(),
     }
     written = []
     for name in EXAMPLE_FILES:

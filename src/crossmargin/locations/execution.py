@@ -88,12 +88,29 @@ class LocatedExecution:
         return filled, np.where(filled >= 0.0, sale, purchase)
 
 
-def execution_for(view: LocatedView, base_dir: Path | None = None) -> LocatedExecution | None:
+def execution_for(
+    view: LocatedView,
+    base_dir: Path | None = None,
+    shocks: Mapping[str, float] | None = None,
+) -> LocatedExecution | None:
     """The located execution of a compiled book, with the book's pools as the depth of the
-    locations that name one; ``None`` when the book has nothing located."""
+    locations that name one; ``None`` when the book has nothing located.
+
+    ``shocks`` (``{"ETH": -0.3}``, the moves the liquidation applies to the oracle) move each
+    pool of a shocked base asset along its curve to ``pool price x (1 + move)`` first: before a
+    liquidation trades, arbitrageurs have already carried the shock into the pool (without it a
+    pool would still quote the pre-crash price and liquidations would sell above the oracle).
+    """
     if not view.where:
         return None
     from crossmargin.amm.pools import build_pool
 
-    pools = {name: build_pool(spec, base_dir) for name, spec in view.source.pools.items()}
+    moves = dict(shocks or {})
+    pools: dict[str, SwapVenue] = {}
+    for name, spec in view.source.pools.items():
+        pool: SwapVenue = build_pool(spec, base_dir)
+        move = moves.get(spec.base)
+        if move is not None:
+            pool = pool.with_price(pool.price * (1.0 + move))
+        pools[name] = pool
     return LocatedExecution(view, pools=pools)

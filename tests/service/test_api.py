@@ -156,6 +156,9 @@ BAD_BODIES = [
     ("/v1/accounts/eth-levered/trades", '{"market": "NOPE-PERP", "qty": 1}', "market"),
     ("/v1/accounts/eth-levered/trades", '{"market": "ETH-PERP", "qty": 0}', "qty"),
     ("/v1/accounts/eth-levered/trades", '{"market": "ETH-PERP", "qty": 1, "price": 1e9}', "price"),
+    # a key holding a newline (found by the schemathesis fuzz): quoted, the answer one line
+    ("/v1/accounts/eth-levered/stress", '{"shocks": {"\\n": -0.1}}', "shocks.'\\n'"),
+    ("/v1/accounts/eth-levered/stress", '{"shocks": {"' + "K" * 5000 + '": -0.1}}', "shocks."),
 ]
 
 

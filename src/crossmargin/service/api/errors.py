@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,6 +23,16 @@ class NotFound(CrossmarginError):
         super().__init__(f"{what}: no {what} with this id (got {_short_repr(value)})")
 
 
+_PLAIN_PART = re.compile(r"^[A-Za-z0-9_.\[\]-]{1,64}$")
+
+
+def _loc_part(part: object) -> str:
+    """One step of a validation error's location; a caller's odd key (a newline, 10 kB of
+    text) is shown quoted and shortened so the answer stays one line."""
+    text = str(part)
+    return text if _PLAIN_PART.match(text) else _short_repr(text)
+
+
 def _answer(status: int, error: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": error, **extra}, status_code=status)
 
@@ -38,7 +49,7 @@ def install(app: FastAPI) -> None:
             reason = (first.get("ctx") or {}).get("error", "invalid JSON")
             at = first.get("loc", ("body", "?"))[-1]
             return _answer(422, f"body: not valid JSON ({reason} at character {at})", field="body")
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+        where = ".".join(_loc_part(p) for p in first.get("loc", ()) if p != "body") or "body"
         value = first.get("input", None)
         message = str(first.get("msg", "invalid")).replace("\n", " ")
         return _answer(422, f"{where}: {message} (got {_short_repr(value)})", field=where)

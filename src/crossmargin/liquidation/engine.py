@@ -37,12 +37,15 @@ import numpy as np
 
 from crossmargin.book.schema import Account, Book, Position
 from crossmargin.errors import InputError
+from crossmargin.liquidation.buffers import liability_value_tables, liability_value_usd
 from crossmargin.liquidation.config import LiquidationConfig
 from crossmargin.liquidation.execution import ExecutionModel, OracleTransfer
 from crossmargin.liquidation.journal import EventKind, LiquidationEvent, RowChange
 from crossmargin.liquidation.policies import (
     aave_close_factor,
     bankruptcy_price_usd,
+    drift_perp_if_fee,
+    drift_spot_if_fee,
     spiral_threshold,
 )
 from crossmargin.margin.arrays import (
@@ -150,10 +153,15 @@ class _Candidates:
     kind: IntArray
     row_a: IntArray  # position row, or liability balance row
     row_b: IntArray  # collateral balance row (pairs), -1 for positions
+    if_frac: FloatArray  # insurance fee of the step, fraction (fixed, or Drift's adaptive)
 
     def take(self, index: IntArray) -> _Candidates:
         return _Candidates(
-            self.group[index], self.kind[index], self.row_a[index], self.row_b[index]
+            self.group[index],
+            self.kind[index],
+            self.row_a[index],
+            self.row_b[index],
+            self.if_frac[index],
         )
 
     @property
@@ -281,10 +289,10 @@ class _Run:
             [[f.liquidator_frac, f.insurance_frac] for f in fees_a], dtype=np.float64
         ).reshape(-1, 2)
         self.asset_fee = asset_fee
-        # a repayment: sale proceeds / gross = value repaid at the oracle; debt cut = value * net
-        on_asset = config.insurance_fee_on == "asset"
-        self.asset_gross: FloatArray = 1.0 + asset_fee[:, 0] + asset_fee[:, 1] * on_asset
-        self.asset_net: FloatArray = 1.0 - asset_fee[:, 1] * (not on_asset)
+        # Drift's buffer on liability value: a second kernel evaluation on unit-weight tables
+        self.unit_tables = (
+            liability_value_tables(tables) if config.buffer_on == "liability_value" else None
+        )
         self.market_lot = np.array([config.lot(s) for s in tables.market_symbols])
         self.asset_lot = np.array([config.lot(s) for s in tables.asset_symbols])
 
@@ -316,9 +324,19 @@ class _Run:
         if self.config.target == "init":
             wa_i, wl_i, _ = self.health(state, INIT, groups)
             target[sel] = wa_i[sel] - wl_i[sel]
-        else:  # maint_buffer
+        elif self.unit_tables is not None:  # maint_buffer on liability value (Drift v2)
+            value = liability_value_usd(self.unit_tables, self.arrays_of(state), groups)
+            target[sel] = maint[sel] - self.config.buffer_frac * value[sel]
+        else:  # maint_buffer on the requirement
             target[sel] = wa[sel] - wl[sel] * (1.0 + self.config.buffer_frac)
         return maint, target, equity
+
+    def pair_gross_net(self, a_c: IntArray, if_frac: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """A repayment's sale proceeds / gross = value repaid at the oracle; debt cut = value
+        x net (the insurance fee taken on the collateral, or kept from the repayment)."""
+        if self.config.insurance_fee_on == "asset":
+            return 1.0 + self.asset_fee[a_c, 0] + if_frac, np.ones(a_c.size)
+        return 1.0 + self.asset_fee[a_c, 0], 1.0 - if_frac
 
     # -- the loop -------------------------------------------------------------------------------
     def execute(self) -> None:
@@ -332,7 +350,8 @@ class _Run:
             if not need.any():
                 return
             groups = np.flatnonzero(need)
-            chosen, stuck = self.choose(groups, self.candidates(groups), maint, target)
+            cands = self.candidates(groups, target)
+            chosen, stuck = self.choose(groups, cands, maint, target)
             if chosen.size:  # before any bankruptcy: its haircuts would make maint stale
                 self.commit(chosen, self.size(chosen, target), maint, target)
                 self.steps[chosen.group] += 1
@@ -354,8 +373,12 @@ class _Run:
             )
 
     # -- candidates -----------------------------------------------------------------------------
-    def candidates(self, groups: IntArray) -> _Candidates:
-        """Every open position and every (liability, collateral) pair of the groups."""
+    def candidates(self, groups: IntArray, target: FloatArray | None = None) -> _Candidates:
+        """Every open position and every (liability, collateral) pair of the groups.
+
+        Each carries its insurance fee: the schedule's, or under ``drift_adaptive`` Drift's
+        fee at the group's current shortage ``-target`` (computed here when not given).
+        """
         arr, st, dust = self.start, self.state, self.config.dust_usd
         in_group = np.zeros(arr.n_groups, dtype=bool)
         in_group[groups] = True
@@ -381,7 +404,53 @@ class _Run:
         row_a = np.concatenate((pos_rows, rep_liab))
         row_b = np.concatenate((np.full(pos_rows.size, -1), rep_asset))
         order = np.argsort(group, kind="stable")
-        return _Candidates(group[order], kind[order], row_a[order], row_b[order])
+        cands = _Candidates(
+            group[order], kind[order], row_a[order], row_b[order], np.zeros(group.size)
+        )
+        cands.if_frac = self.insurance_fees(cands, target)
+        return cands
+
+    def insurance_fees(self, cands: _Candidates, target: FloatArray | None) -> FloatArray:
+        """Insurance fee fraction of each candidate (see :meth:`candidates`)."""
+        arr, st, tables, cfg = self.start, self.state, self.tables, self.config
+        pos = cands.kind == KIND_POSITION
+        m = arr.pos_market[cands.row_a[pos]]
+        liab, coll = cands.row_a[~pos], cands.row_b[~pos]
+        a_l, a_c = arr.bal_asset[liab], arr.bal_asset[coll]
+        fee = np.zeros(cands.size)
+        fee[pos] = self.market_fee[m, 1]
+        fee[~pos] = self.asset_fee[a_c, 1]
+        if cfg.insurance_fee_rule == "fixed" or cands.size == 0:
+            return fee
+        if target is None:
+            target = self.levels(st)[1]
+        shortage = np.maximum(-target[cands.group], 0.0)
+        # the margin ratio / liability weight with the buffer, as Drift passes them
+        on_value = cfg.buffer_on == "liability_value" and cfg.target == "maint_buffer"
+        mr = tables.margin_frac[MAINT, m]
+        lw = tables.liab_weight[MAINT, a_l]
+        buffer = cfg.buffer_frac if cfg.target == "maint_buffer" else 0.0
+        mr_buf = mr + buffer if on_value else mr * (1.0 + buffer)
+        lw_buf = lw + buffer if on_value else lw * (1.0 + buffer)
+        fee[pos] = drift_perp_if_fee(
+            shortage[pos],
+            st.pos_qty[cands.row_a[pos]],
+            self.mark_usd[m],
+            mr_buf,
+            self.market_fee[m, 0],
+            self.market_fee[m, 1],
+        )
+        fee[~pos] = drift_spot_if_fee(
+            shortage[~pos],
+            st.bal_qty[liab],
+            tables.price_usd[a_l],
+            tables.asset_weight[MAINT, a_c],
+            1.0 + self.asset_fee[a_c, 0],
+            lw_buf,
+            1.0,
+            self.asset_fee[a_c, 1],
+        )
+        return fee
 
     def choose(
         self, groups: IntArray, cands: _Candidates, maint: FloatArray, target: FloatArray
@@ -468,16 +537,21 @@ class _Run:
         pos = chosen.kind == KIND_POSITION
         units[pos] = np.abs(st.pos_qty[chosen.row_a[pos]])
         liab, coll = chosen.row_a[~pos], chosen.row_b[~pos]
-        collateral = np.minimum(st.bal_qty[coll], self.collateral_for(st, liab, coll))
+        collateral = np.minimum(
+            st.bal_qty[coll], self.collateral_for(st, liab, coll, chosen.if_frac[~pos])
+        )
         units[~pos] = np.maximum(collateral, 0.0)
         return units
 
-    def collateral_for(self, st: _State, liab: IntArray, coll: IntArray, share: Any = 1.0) -> Any:
+    def collateral_for(
+        self, st: _State, liab: IntArray, coll: IntArray, if_frac: FloatArray, share: Any = 1.0
+    ) -> Any:
         """Collateral units whose sale at the oracle repays ``share`` of each debt, with fees."""
         arr, prices = self.start, self.tables.price_usd
         a_c = arr.bal_asset[coll]
         debt_usd = -st.bal_qty[liab] * prices[arr.bal_asset[liab]] * share
-        return debt_usd * self.asset_gross[a_c] / self.asset_net[a_c] / prices[a_c]
+        gross, net = self.pair_gross_net(a_c, if_frac)
+        return debt_usd * gross / net / prices[a_c]
 
     def close_factor_fraction(self, chosen: _Candidates) -> FloatArray:
         """Aave v3: repay 50 % of the debt, 100 % below HF 0.95 or under $2000 (v3.3)."""
@@ -499,7 +573,7 @@ class _Run:
             )
         )
         units = self.full_units(st, chosen)[pair]
-        want = self.collateral_for(st, liab, coll, cf)
+        want = self.collateral_for(st, liab, coll, chosen.if_frac[pair], cf)
         x[pair] = np.minimum(1.0, np.divide(want, units, out=np.ones_like(want), where=units > 0))
         pos_hf = hf[chosen.group[~pair]] > cfg.full_close_health_factor
         x[~pair] = np.where(pos_hf, cfg.close_factor, 1.0)
@@ -575,7 +649,7 @@ class _Run:
             ref = self.mark_usd[m]
             filled, price = self.fill_by_symbol(state, 0, m, g, close, ref)
             fee_liq = np.abs(filled) * ref * self.market_fee[m, 0]
-            fee_if = np.abs(filled) * ref * self.market_fee[m, 1]
+            fee_if = np.abs(filled) * ref * cands.if_frac[pos]
             self.realize(state, r, filled, price, fee_liq + fee_if)
             rec.filled[pos], rec.requested[pos], rec.price[pos] = filled, close, price
             rec.reference[pos] = ref
@@ -589,10 +663,12 @@ class _Run:
             p_l, p_c = prices[a_l], prices[a_c]
             sell = x[pair] * self.full_units(state, cands.take(pair))
             sold, px_c = self.fill_by_symbol(state, 1, a_c, g, sell, p_c)
-            value = sold * px_c / self.asset_gross[a_c]  # repaid at the oracle, fees apart
+            if_frac = cands.if_frac[pair]
+            gross, net = self.pair_gross_net(a_c, if_frac)
+            value = sold * px_c / gross  # repaid at the oracle, fees apart
             fee_liq = value * self.asset_fee[a_c, 0]
-            fee_if = value * self.asset_fee[a_c, 1]
-            repay_usd = value * self.asset_net[a_c]
+            fee_if = value * if_frac
+            repay_usd = value * net
             # liabilities are bought back in full at the model's average price
             _, px_l = self.fill_by_symbol(state, 1, a_l, g, -repay_usd / p_l, p_l)
             repaid = repay_usd / px_l

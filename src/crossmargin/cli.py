@@ -23,6 +23,7 @@ from crossmargin.book.io import (
     load_demo_book,
 )
 from crossmargin.book.schema import Book
+from crossmargin.commands import max as max_commands
 from crossmargin.commands import predict as predict_commands
 from crossmargin.commands import risk as risk_commands
 from crossmargin.commands import serve as serve_commands
@@ -483,6 +484,7 @@ risk_commands.register(app)
 simulate_commands.register(app)
 serve_commands.register(app)
 predict_commands.register(app)
+max_commands.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,80 @@
+"""``crossmargin max``: the largest trade, borrow, withdrawal or swap an account can make.
+
+Solved on the risk kernel (:mod:`crossmargin.margin.solvers`): the change keeps init health
+>= 0 in every bucket of the account.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from crossmargin.book.io import load_book
+from crossmargin.commands.common import FileArg, JsonOpt, console, emit_json, one_line_errors
+from crossmargin.errors import InputError
+from crossmargin.report import usd
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``max`` to ``app``."""
+
+    @app.command(name="max")
+    @one_line_errors
+    def max_command(
+        file: FileArg,
+        account: Annotated[str, typer.Option("--account", help="Account id.")],
+        market: Annotated[
+            str | None, typer.Option("--market", help="Largest buy and sell in this market.")
+        ] = None,
+        borrow: Annotated[
+            str | None, typer.Option("--borrow", help="Largest borrow of this asset.")
+        ] = None,
+        withdraw: Annotated[
+            str | None,
+            typer.Option("--withdraw", help="Largest withdrawal of this asset (no borrowing)."),
+        ] = None,
+        swap: Annotated[
+            str | None,
+            typer.Option("--swap", help="Largest swap SOURCE:TARGET at the oracle, e.g. ETH:USDC."),
+        ] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Largest trade / borrow / withdrawal / swap keeping init health >= 0 (default: all)."""
+        from crossmargin.margin import solvers
+
+        book = load_book(file)
+        book.account(account)  # an unknown id fails before any solving
+        chosen = [o for o in (market, borrow, withdraw, swap) if o is not None]
+        if len(chosen) > 1:
+            raise InputError(
+                "--market/--borrow/--withdraw/--swap", chosen, "give at most one of them"
+            )
+        if market is not None:
+            results = [solvers.max_trade(book, account, market, s) for s in solvers.SIDES]
+        elif borrow is not None:
+            results = [solvers.max_borrow(book, account, borrow)]
+        elif withdraw is not None:
+            results = [solvers.max_withdraw(book, account, withdraw)]
+        elif swap is not None:
+            source, sep, target = swap.partition(":")
+            if not sep or not source or not target:
+                raise InputError("--swap", swap, "must be SOURCE:TARGET, e.g. ETH:USDC")
+            results = [solvers.max_swap(book, account, source, target)]
+        else:
+            results = solvers.max_all(book, account)
+        if as_json:
+            emit_json([r.to_dict() for r in results])
+            return
+        table = Table(title=f"Largest changes keeping init health >= 0: {account}")
+        for column in ("change", "instrument", "amount", "USD", "limit", "init health after"):
+            table.add_column(column, justify="left" if column in ("change", "limit") else "right")
+        for r in results:
+            change = f"{r.kind} {r.side}".strip()
+            amount = "unbounded" if r.unbounded else f"{r.amount:,.6g}"
+            worth = "-" if r.unbounded else usd(r.amount_usd)
+            table.add_row(
+                change, r.instrument, amount, worth, r.limit, usd(r.init_health_after_usd)
+            )
+        console.print(table)

@@ -435,6 +435,24 @@ class Position(_Model):
     )
 
 
+class OpenOrder(_Model):
+    """A resting order in a market (issue #15): ``qty`` units at ``price`` (or the mark).
+
+    Margined at its worst case: for each market, the kernel is evaluated with every bid
+    filled and with every ask filled, and the side that leaves the lower contribution counts
+    (Mango v4 ``PerpInfo`` bids/asks, Drift v2 worst-case base; ``crossmargin.margin.orders``).
+    """
+
+    market: Name
+    side: Literal["buy", "sell"]
+    qty: Annotated[float, _bounded(gt=0, le=QTY_MAX)]
+    price: Annotated[float, _bounded(gt=0, le=PRICE_MAX)] | None = Field(
+        None,
+        description="Limit price, settle-asset units: the fill's PnL at it counts. Omitted: "
+        "the order fills at the mark, as Mango v4 and Drift v2 margin it.",
+    )
+
+
 class Account(_Model):
     """An account: one pool of balances and positions (cross), one bucket per position
     (isolated), or one pool margined by scenario revaluation (portfolio)."""
@@ -450,6 +468,9 @@ class Account(_Model):
         default_factory=dict, description="Asset -> quantity; negative is a borrow."
     )
     positions: list[Position] = Field(default_factory=list)
+    orders: list[OpenOrder] = Field(
+        default_factory=list, description="Open orders, margined at their worst-case fill."
+    )
 
 
 class Book(_Model):
@@ -494,7 +515,20 @@ class Book(_Model):
                     f"{where}.profile", account.profile, "only used with mode: portfolio"
                 )
             self._check_positions(where, account)
+            self._check_orders(where, account)
         return self
+
+    def _check_orders(self, where: str, account: Account) -> None:
+        for j, order in enumerate(account.orders):
+            at = f"{where}.orders[{j}]"
+            if order.market not in self.markets:
+                raise UnknownNameError(
+                    f"{at}.market", order.market, "unknown market (not in 'markets')"
+                )
+            if account.mode == "portfolio":
+                raise InputError(
+                    f"{at}", order.market, "open orders are not margined in portfolio mode"
+                )
 
     def _check_positions(self, where: str, account: Account) -> None:
         seen_markets: set[str] = set()

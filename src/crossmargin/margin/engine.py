@@ -45,6 +45,12 @@ from crossmargin.margin.arrays import (
     compile_market,
 )
 from crossmargin.margin.kernel import evaluate_groups, market_marks_usd
+from crossmargin.margin.orders import (
+    OrderRows,
+    evaluate_with_orders,
+    order_rows,
+    with_order_rows,
+)
 from crossmargin.market.oracle import AggregatedPrice, OracleState
 
 if TYPE_CHECKING:
@@ -190,6 +196,7 @@ class MarginArrays:
     weighted_assets: FloatArray  # [2, n_groups] init/maint
     weighted_liabs: FloatArray  # [2, n_groups]
     equity: FloatArray  # [n_groups]
+    orders: OrderRows | None = None  # open orders, margined at their worst-case fill
 
     @property
     def health(self) -> FloatArray:
@@ -211,16 +218,23 @@ class MarginArrays:
 
 
 def evaluate_arrays(
-    tables: MarketTables, arrays: PortfolioArrays, price_usd: FloatArray | None = None
+    tables: MarketTables,
+    arrays: PortfolioArrays,
+    price_usd: FloatArray | None = None,
+    orders: OrderRows | None = None,
 ) -> MarginArrays:
-    """Run the kernel at both levels on a batch."""
+    """Run the kernel at both levels on a batch (open orders at their worst-case fill)."""
     prices = tables.price_usd if price_usd is None else price_usd
     wa = np.empty((2, arrays.n_groups))
     wl = np.empty((2, arrays.n_groups))
     equity = np.empty(arrays.n_groups)
     for level in (INIT, MAINT):
-        evaluate_groups(tables, arrays, level, prices, out=(wa[level], wl[level], equity))
-    return MarginArrays(tables, arrays, prices, wa, wl, equity)
+        out = (wa[level], wl[level], equity)
+        if orders is None or orders.empty:
+            evaluate_groups(tables, arrays, level, prices, out=out)
+        else:
+            evaluate_with_orders(tables, arrays, orders, level, prices, out=out)
+    return MarginArrays(tables, arrays, prices, wa, wl, equity, orders)
 
 
 def liquidation_price_arrays(result: MarginArrays) -> tuple[FloatArray, FloatArray]:
@@ -243,7 +257,12 @@ def liquidation_price_arrays(result: MarginArrays) -> tuple[FloatArray, FloatArr
         groups = exposed[:, a]
 
         def health_at(mult: FloatArray, asset: int = int(a)) -> FloatArray:
-            wa, wl, _ = evaluate_groups(tables, arrays, MAINT, result.price_usd, asset, mult)
+            if result.orders is not None and not result.orders.empty:
+                wa, wl, _ = evaluate_with_orders(
+                    tables, arrays, result.orders, MAINT, result.price_usd, asset, mult
+                )
+            else:
+                wa, wl, _ = evaluate_groups(tables, arrays, MAINT, result.price_usd, asset, mult)
             return wa - wl
 
         for grid, out in ((_DOWN_GRID, below), (_UP_GRID, above)):
@@ -487,8 +506,15 @@ class MarginEngine:
     ) -> MarginArrays:
         """Kernel results for a batch of accounts (default: all accounts of the book)."""
         chosen = self.book.accounts if accounts is None else accounts
-        arrays = compile_accounts(self.tables, chosen, mode)
-        return evaluate_arrays(self.tables, arrays, self.tables.prices_with(dict(prices or {})))
+        prices_usd = self.tables.prices_with(dict(prices or {}))
+        if not any(account.orders for account in chosen):
+            return evaluate_arrays(
+                self.tables, compile_accounts(self.tables, chosen, mode), prices_usd
+            )
+        with_rows = with_order_rows(chosen)
+        arrays = compile_accounts(self.tables, with_rows, mode)
+        orders = order_rows(self.tables, arrays, with_rows)
+        return evaluate_arrays(self.tables, arrays, prices_usd, orders)
 
     def margin(
         self,
@@ -914,6 +940,7 @@ def apply_changes(
                 "profile": account.profile,
                 "balances": balances,
                 "positions": [p.model_dump() for p in positions.values()],
+                "orders": [o.model_dump() for o in account.orders],
             }
         )
     except ValidationError as exc:  # e.g. a balance or position pushed beyond the bounds

@@ -60,6 +60,7 @@ from crossmargin.margin.arrays import (
 )
 from crossmargin.margin.engine import apply_oracle
 from crossmargin.margin.kernel import NO_GROUPS, evaluate_groups, market_marks_usd
+from crossmargin.margin.orders import evaluate_with_orders, order_rows, with_order_rows
 from crossmargin.market.oracle import AggregatedPrice
 
 KIND_POSITION, KIND_PAIR = 0, 1
@@ -233,12 +234,69 @@ class LiquidationEngine:
         self.tables = replace(tables, price_usd=price_usd)
 
     def liquidate(self, accounts: Sequence[Account] | None = None) -> LiquidationResult:
-        """Liquidate every liquidatable account; the others are counterparties for ADL."""
+        """Liquidate every liquidatable account; the others are counterparties for ADL.
+
+        An account liquidatable with its open orders (margined at their worst-case fill,
+        :mod:`crossmargin.margin.orders`) first has them all cancelled - one ``cancel`` event,
+        as every venue does before it closes a position (Drift: "every liquidation
+        instruction first cancels the user's open orders") - and is then liquidated on its
+        positions alone; one that cancelling restores reports ``restored``.
+        """
         chosen = list(self.book.accounts if accounts is None else accounts)
+        cancels = self.cancel_orders(chosen)
         arrays = compile_accounts(self.tables, chosen, settle_rows=True)
         result = liquidate_arrays(self.tables, arrays, self.config, self.execution)
+        if cancels:
+            result.events = [
+                *cancels,
+                *(replace(e, seq=e.seq + len(cancels)) for e in result.events),
+            ]
+            ids = [a.id for a in chosen]
+            for event in cancels:
+                i = ids.index(event.account)
+                if result.account_status[i] == HEALTHY:
+                    result.account_status[i] = RESTORED
+            cancelled = {e.account for e in cancels}
+            chosen = [
+                a.model_copy(update={"orders": []}) if a.id in cancelled else a for a in chosen
+            ]
         result.book_after = book_with_arrays(self.book, self.tables, result.final, chosen)
         return result
+
+    def cancel_orders(self, accounts: Sequence[Account]) -> list[LiquidationEvent]:
+        """One ``cancel`` event per account whose maint health with its orders is < 0."""
+        if not any(a.orders for a in accounts):
+            return []
+        with_rows = with_order_rows(accounts)
+        arrays = compile_accounts(self.tables, with_rows)
+        orders = order_rows(self.tables, arrays, with_rows)
+        wa, wl, _ = evaluate_with_orders(self.tables, arrays, orders, MAINT)
+        wa0, wl0, _ = evaluate_groups(self.tables, arrays, MAINT)
+        n = arrays.n_accounts
+        worst = np.full(n, np.inf)
+        np.minimum.at(worst, arrays.group_account, wa - wl)
+        before = np.bincount(arrays.group_account, wa - wl, n)
+        after = np.bincount(arrays.group_account, wa0 - wl0, n)
+        events: list[LiquidationEvent] = []
+        for i, account in enumerate(accounts):
+            if not account.orders or worst[i] >= 0.0:
+                continue
+            markets = sorted({o.market for o in account.orders})
+            events.append(
+                LiquidationEvent(
+                    seq=len(events) + 1,
+                    account=account.id,
+                    bucket="",
+                    kind="cancel",
+                    instrument=",".join(markets),
+                    reason=f"{len(account.orders)} open orders cancelled before liquidation",
+                    maint_health_before_usd=float(before[i]),
+                    maint_health_after_usd=float(after[i]),
+                    target_health_before_usd=float(before[i]),
+                    target_health_after_usd=float(after[i]),
+                )
+            )
+        return events
 
 
 def liquidate_arrays(
@@ -1190,7 +1248,10 @@ def replay_journal(
         arrays.pos_qty.copy(),
         arrays.pos_funding.copy(),
     )
+    cancelled: set[str] = set()
     for number, event in enumerate(events):
+        if event.kind == "cancel":
+            cancelled.add(event.account)
         for change in event.changes:
             g = group_of.get((change.account, change.bucket))
             rows = bal_row if change.kind == "balance" else pos_row
@@ -1206,4 +1267,5 @@ def replay_journal(
             else:
                 pos_qty[r], pos_funding[r] = change.qty, change.funding
     final = replace(arrays, bal_qty=bal_qty, pos_qty=pos_qty, pos_funding=pos_funding)
+    chosen = [a.model_copy(update={"orders": []}) if a.id in cancelled else a for a in chosen]
     return book_with_arrays(book, tables, final, chosen)

@@ -37,13 +37,13 @@ import numpy as np
 
 from crossmargin.book.schema import Account, Book, Position
 from crossmargin.errors import InputError
+from crossmargin.liquidation import bankruptcy
 from crossmargin.liquidation.buffers import liability_value_tables, liability_value_usd
 from crossmargin.liquidation.config import LiquidationConfig
 from crossmargin.liquidation.execution import ExecutionModel, OracleTransfer
 from crossmargin.liquidation.journal import EventKind, LiquidationEvent, RowChange
 from crossmargin.liquidation.policies import (
     aave_close_factor,
-    bankruptcy_price_usd,
     drift_perp_if_fee,
     drift_spot_if_fee,
     spiral_threshold,
@@ -835,9 +835,9 @@ class _Run:
         if insolvent.size == 0:
             return
         self.sell_everything(insolvent)
-        if self.close_unfilled(insolvent):
+        if bankruptcy.close_unfilled(self, insolvent):
             self.sell_everything(insolvent)
-        self.cover_deficits(insolvent)
+        bankruptcy.cover_deficits(self, insolvent)
         self.status[insolvent] = BANKRUPT
 
     def spiral_reason(self, g: int) -> str:
@@ -864,221 +864,6 @@ class _Run:
                 batch = cands.take(np.flatnonzero(rank == r))
                 maint, target, _ = self.levels(self.state)
                 self.commit(batch, np.ones(batch.size), maint, target)
-
-    def close_unfilled(self, groups: IntArray) -> bool:
-        """Positions depth could not absorb: ADL against counterparties, the rest at the mark.
-
-        The bankruptcy price of each position carries its share of the group's deficit (by
-        notional; dYdX v4 shares it by maintenance margin). Returns whether any was open.
-        """
-        arr, st = self.start, self.state
-        in_group = np.zeros(arr.n_groups, dtype=bool)
-        in_group[groups] = True
-        rows = np.flatnonzero(in_group[arr.pos_group] & (st.pos_qty != 0.0))
-        if rows.size == 0:
-            return False
-        maint, target, equity = self.levels(st)
-        marks = self.mark_usd[arr.pos_market[rows]]
-        notional = np.abs(st.pos_qty[rows]) * marks
-        group_notional = np.bincount(arr.pos_group[rows], notional, arr.n_groups)[
-            arr.pos_group[rows]
-        ]
-        share = np.divide(
-            notional, group_notional, out=np.zeros_like(notional), where=group_notional > 0
-        )
-        deficit = np.maximum(-equity[arr.pos_group[rows]], 0.0)
-        changes: dict[int, list[RowChange]] = {}
-        if self.config.bankruptcy == "adl":
-            for i, r in enumerate(rows):
-                if notional[i] > self.config.dust_usd:
-                    qty = float(st.pos_qty[r])
-                    price = float(bankruptcy_price_usd(qty, marks[i], -deficit[i], share[i]))
-                    self.deleverage(int(r), price, changes)
-        left = rows[st.pos_qty[rows] != 0.0]
-        closed = st.pos_qty[left].copy()
-        self.realize(st, left, closed, self.mark_usd[arr.pos_market[left]], 0.0)
-        maint_after, target_after, _ = self.levels(st)
-        if self.journal:
-            for r, qty in zip(left, closed, strict=True):
-                g, m = int(arr.pos_group[r]), int(arr.pos_market[r])
-                self.event(
-                    g,
-                    "unfilled",
-                    self.tables.market_symbols[m],
-                    "closed at the mark (no depth)",
-                    (self.pos_change(int(r)), self.bal_change(int(arr.pos_settle_row[r]))),
-                    (maint[g], maint_after[g]),
-                    (target[g], target_after[g]),
-                    qty=qty,
-                    qty_requested=qty,
-                    price_usd=self.mark_usd[m],
-                    reference_usd=self.mark_usd[m],
-                )
-            for g, group_changes in changes.items():
-                self.event(
-                    g,
-                    "adl",
-                    "",
-                    "auto-deleveraged at the bankruptcy price",
-                    tuple(group_changes),
-                    (maint[g], maint_after[g]),
-                    (target[g], target_after[g]),
-                )
-        return True
-
-    def deleverage(self, r: int, price: float, changes: dict[int, list[RowChange]]) -> None:
-        """Close position ``r`` at ``price`` against opposite positions ranked by profit ratio
-        x leverage (largest first); every touched group's row changes land in ``changes``."""
-        arr, st = self.start, self.state
-        m, g = int(arr.pos_market[r]), int(arr.pos_group[r])
-        mark, settle_px = float(self.mark_usd[m]), float(self.settle_usd[m])
-        qty = float(st.pos_qty[r])
-        others = np.flatnonzero(
-            (arr.pos_market == m) & (np.sign(st.pos_qty) == -np.sign(qty)) & (arr.pos_group != g)
-        )
-        if others.size == 0:
-            return
-        equity = self.levels(st)[2][arr.pos_group[others]]
-        entry_usd = arr.pos_entry[others] * settle_px
-        upnl = st.pos_qty[others] * (mark - entry_usd)
-        cost_usd = np.abs(st.pos_qty[others]) * entry_usd
-        with np.errstate(over="ignore", invalid="ignore"):  # denormal costs rank first
-            ratio = np.divide(upnl, cost_usd, out=np.zeros_like(upnl), where=cost_usd > 0)
-            leverage = np.divide(
-                np.abs(st.pos_qty[others]) * mark, equity, out=np.zeros_like(upnl), where=equity > 0
-            )
-            score = np.where((upnl > 0) & (equity > 0), ratio * leverage, -np.inf)
-        score[np.isnan(score)] = -np.inf
-        for j in np.argsort(-score, kind="stable"):
-            if st.pos_qty[r] == 0.0 or not np.isfinite(score[j]):
-                break
-            o = int(others[j])
-            # signed like position r: the smaller of the two positions
-            take = (
-                float(st.pos_qty[r])
-                if abs(st.pos_qty[o]) >= abs(st.pos_qty[r])
-                else -float(st.pos_qty[o])
-            )
-            rows = np.array([r, o])
-            self.realize(st, rows, np.array([take, -take]), price, 0.0)
-            self.flows.adl_usd += take * (price - mark)
-            for row in (r, o):
-                og = int(arr.pos_group[row])
-                changes.setdefault(og, []).extend(
-                    (self.pos_change(row), self.bal_change(int(arr.pos_settle_row[row])))
-                )
-
-    def cover_deficits(self, groups: IntArray) -> None:
-        """Insurance fund first (in group order), then socialize per asset over depositors.
-
-        Each group's deficit (-equity) is covered on its negative balance rows in row order; the
-        fund pays rows in that order until empty. The loss left on each asset is spread pro rata
-        over the positive balances of that asset outside the bankrupt groups (Mango v4 token
-        bankruptcy lowers the deposit index the same way); what they cannot absorb is an
-        external socialized loss.
-        """
-        arr, st, prices, cfg = self.start, self.state, self.tables.price_usd, self.config
-        maint, target, equity = self.levels(st)
-        bankrupt = np.zeros(arr.n_groups, dtype=bool)
-        bankrupt[groups] = True
-        rows = np.flatnonzero(bankrupt[arr.bal_group] & (st.bal_qty < 0.0))
-        row_group, row_asset = arr.bal_group[rows], arr.bal_asset[rows]
-        px = prices[row_asset]
-        debt = -st.bal_qty[rows] * px
-        # the group's deficit, taken from its rows in order
-        before = _cumsum_in_group(row_group, debt) - debt
-        covered = np.clip(np.maximum(-equity[row_group], 0.0) - before, 0.0, debt)
-        # what the fund owes before each row: an exclusive prefix sum (cumsum(covered) - covered
-        # rounds at the deficits' magnitude and could overdraw the fund by a few of its ulps)
-        fund = self.flows.insurance_fund_usd
-        owed_before = np.zeros_like(covered)
-        np.cumsum(covered[:-1], out=owed_before[1:])
-        paid = np.clip(fund - owed_before, 0.0, covered)
-        left = covered - paid
-        left[left <= cfg.dust_usd] = 0.0
-        st.bal_qty[rows] += (paid + left) / px
-        paid_usd = min(float(paid.sum()), fund)  # a float sum: never more than the fund held
-        self.flows.insurance_fund_usd = fund - paid_usd
-        self.flows.insurance_paid_usd += paid_usd
-        loss_by_asset = np.bincount(row_asset, left, self.tables.n_assets)
-        reasons: dict[int, str] = {}
-        haircuts: list[tuple[int, IntArray, float]] = []
-        for asset in np.flatnonzero(loss_by_asset > 0.0):
-            a = int(asset)
-            loss = float(loss_by_asset[a])
-            depositors = np.flatnonzero(
-                (arr.bal_asset == a) & (st.bal_qty > 0.0) & ~bankrupt[arr.bal_group]
-            )
-            pool = float(st.bal_qty[depositors].sum() * prices[a])
-            haircut = min(loss / pool, 1.0) if pool > 0 else 0.0
-            st.bal_qty[depositors] *= 1.0 - haircut
-            external = loss - haircut * pool
-            self.flows.socialized_usd += loss
-            self.flows.socialized_external_usd += external
-            reasons[a] = (
-                f"socialized: {haircut:.6%} haircut on {depositors.size} depositors of "
-                f"{self.tables.asset_symbols[a]}"
-                + (f", {external:,.2f} USD beyond them" if external > 1e-9 else "")
-            )
-            haircuts.append((a, depositors, haircut * pool))
-        if not self.journal:
-            return
-        maint_after, target_after, _ = self.levels(st)
-        for i in np.flatnonzero(covered > 0.0):
-            g, r, a = int(row_group[i]), int(rows[i]), int(row_asset[i])
-            figures = (
-                (self.bal_change(r),),
-                (maint[g], maint_after[g]),
-                (target[g], target_after[g]),
-            )
-            symbol, price = self.tables.asset_symbols[a], float(px[i])
-            if paid[i] > 0.0:
-                units = paid[i] / price
-                self.event(
-                    g,
-                    "insurance",
-                    symbol,
-                    "insurance fund covers the deficit",
-                    *figures,
-                    qty=units,
-                    qty_requested=units,
-                    price_usd=price,
-                    reference_usd=price,
-                    insurance_flow_usd=-paid[i],
-                )
-            if left[i] > 0.0:
-                units = left[i] / price
-                self.event(
-                    g,
-                    "socialize",
-                    symbol,
-                    reasons[a],
-                    *figures,
-                    qty=units,
-                    qty_requested=units,
-                    price_usd=price,
-                    reference_usd=price,
-                    socialized_usd=left[i],
-                )
-        for a, depositors, absorbed in haircuts:
-            if depositors.size:
-                price = float(prices[a])
-                self.events.append(
-                    LiquidationEvent(
-                        seq=len(self.events) + 1,
-                        account="(depositors)",
-                        bucket="",
-                        kind="haircut",
-                        instrument=self.tables.asset_symbols[a],
-                        reason=reasons[a],
-                        qty=absorbed / price,
-                        qty_requested=absorbed / price,
-                        price_usd=price,
-                        reference_usd=price,
-                        socialized_usd=absorbed,
-                        changes=tuple(self.bal_change(int(d)) for d in depositors),
-                    )
-                )
 
     # -- journal --------------------------------------------------------------------------------
     def bucket_of(self, g: int) -> tuple[str, str]:
@@ -1164,15 +949,6 @@ class _Run:
 def _rank_in_group(group: IntArray) -> IntArray:
     """0, 1, 2, ... within each run of equal (sorted) group ids."""
     return np.arange(group.size) - np.searchsorted(group, group, side="left")
-
-
-def _cumsum_in_group(group: IntArray, values: FloatArray) -> FloatArray:
-    """Running sum of ``values`` restarting at each run of equal (sorted) group ids."""
-    total = np.cumsum(values)
-    first = np.searchsorted(group, group, side="left")
-    offset = np.where(first > 0, total[first - 1], 0.0) if values.size else total
-    result: FloatArray = total - offset
-    return result
 
 
 def book_with_arrays(

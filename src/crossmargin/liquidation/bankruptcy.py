@@ -131,6 +131,92 @@ def deleverage(run: _Run, r: int, price: float, changes: dict[int, list[RowChang
             )
 
 
+def settle_closed_pnl(run: _Run, groups: IntArray) -> bool:
+    """Settle the PnL left in closed (zero-size) positions of ``groups`` into their settle
+    balances, so that the deficit it carries is resolved like any other; whether any was.
+
+    A position of size 0 with unsettled negative PnL (funding owed) is a loss no close can
+    reach; Drift v2 ``settle_pnl`` / Mango v4 ``perp_settle_pnl`` move it into the quote
+    token before bankruptcy is resolved.
+    """
+    arr, st = run.start, run.state
+    in_group = np.zeros(arr.n_groups, dtype=bool)
+    in_group[groups] = True
+    rows = np.flatnonzero(in_group[arr.pos_group] & (st.pos_qty == 0.0) & (st.pos_funding != 0.0))
+    if rows.size == 0:
+        return False
+    maint, target, _ = run.levels(st)
+    owed = st.pos_funding[rows].copy()
+    run.realize(st, rows, np.zeros(rows.size), run.mark_usd[arr.pos_market[rows]], 0.0)
+    if run.journal:
+        maint_after, target_after, _ = run.levels(st)
+        for r, amount in zip(rows, owed, strict=True):
+            g, m = int(arr.pos_group[r]), int(arr.pos_market[r])
+            run.event(
+                g,
+                "settle",
+                run.tables.market_symbols[m],
+                "PnL of a closed position settled into its settle balance",
+                (run.pos_change(int(r)), run.bal_change(int(arr.pos_settle_row[r]))),
+                (maint[g], maint_after[g]),
+                (target[g], target_after[g]),
+                qty=-amount,
+                qty_requested=-amount,
+            )
+    return True
+
+
+def open_interest_shares(run: _Run, groups: IntArray, left_by_group: FloatArray) -> FloatArray:
+    """Per market: the loss (USD) to socialize over its open interest.
+
+    Each insolvent group's deficit left after the insurance fund is attributed to the markets
+    it lost on (``-realized PnL``, USD, of its rows in the run) pro rata, up to those losses;
+    the rest stays with the depositors of the asset it sits in.
+    """
+    arr, st = run.start, run.state
+    n_markets = len(run.tables.market_symbols)
+    shares = np.zeros(n_markets)
+    for g in groups:
+        left = float(left_by_group[g])
+        if left <= 0.0:
+            continue
+        rows = np.flatnonzero(arr.pos_group == g)
+        loss = np.maximum(-st.realized_usd[rows], 0.0)
+        total = float(loss.sum())
+        if total <= 0.0:
+            continue
+        np.add.at(shares, arr.pos_market[rows], loss * min(1.0, left / total))
+    return shares
+
+
+def socialize_over_open_interest(
+    run: _Run, shares: FloatArray, bankrupt: np.ndarray
+) -> list[tuple[int, IntArray, float, float]]:
+    """Charge each market's share to its open positions outside the bankrupt groups, both
+    sides, pro rata to ``|qty|`` (Drift v2 ``calculate_funding_rate_deltas_to_resolve_
+    bankruptcy``: ``delta = loss / (|long| + |short|)`` per unit, paid by longs and shorts).
+
+    Returns per market: (market, rows charged, USD charged, USD beyond them).
+    """
+    arr, st = run.start, run.state
+    out: list[tuple[int, IntArray, float, float]] = []
+    for market in np.flatnonzero(shares > 0.0):
+        m = int(market)
+        loss = float(shares[m])
+        rows: IntArray = np.flatnonzero(
+            (arr.pos_market == m) & (st.pos_qty != 0.0) & ~bankrupt[arr.pos_group]
+        ).astype(np.int64)
+        interest = float(np.abs(st.pos_qty[rows]).sum())
+        charged = loss if interest > 0.0 else 0.0
+        if rows.size and interest > 0.0:
+            per_unit_usd = loss / interest
+            st.pos_funding[rows] += np.abs(st.pos_qty[rows]) * per_unit_usd / run.settle_usd[m]
+        run.flows.socialized_usd += loss
+        run.flows.socialized_external_usd += loss - charged
+        out.append((m, rows, charged, loss - charged))
+    return out
+
+
 def cover_deficits(run: _Run, groups: IntArray) -> None:
     """Insurance fund first (in group order), then socialize per asset over depositors.
 
@@ -163,7 +249,27 @@ def cover_deficits(run: _Run, groups: IntArray) -> None:
     paid_usd = min(float(paid.sum()), fund)  # a float sum: never more than the fund held
     run.flows.insurance_fund_usd = fund - paid_usd
     run.flows.insurance_paid_usd += paid_usd
-    loss_by_asset = np.bincount(row_asset, left, run.tables.n_assets)
+    # perp losses to the market's open interest (Drift), the rest to depositors
+    to_depositors = left.copy()
+    oi_charges: list[tuple[int, IntArray, float, float]] = []
+    if cfg.perp_loss_to == "open_interest" and rows.size:
+        left_by_group: FloatArray = np.bincount(row_group, left, arr.n_groups).astype(float)
+        shares = open_interest_shares(run, groups, left_by_group)
+        by_group = np.zeros(arr.n_groups)
+        for g in groups:
+            g_rows = np.flatnonzero(arr.pos_group == g)
+            lost = np.maximum(-st.realized_usd[g_rows], 0.0).sum()
+            if lost > 0.0 and left_by_group[g] > 0.0:
+                by_group[g] = min(float(lost), float(left_by_group[g]))
+        frac = np.divide(
+            by_group[row_group],
+            left_by_group[row_group],
+            out=np.zeros(rows.size),
+            where=left_by_group[row_group] > 0.0,
+        )
+        to_depositors = left * (1.0 - frac)
+        oi_charges = socialize_over_open_interest(run, shares, bankrupt)
+    loss_by_asset = np.bincount(row_asset, to_depositors, run.tables.n_assets)
     reasons: dict[int, str] = {}
     haircuts: list[tuple[int, IntArray, float]] = []
     for asset in np.flatnonzero(loss_by_asset > 0.0):
@@ -211,11 +317,16 @@ def cover_deficits(run: _Run, groups: IntArray) -> None:
             )
         if left[i] > 0.0:
             units = left[i] / price
+            reason = reasons.get(a, "")
+            if to_depositors[i] < left[i]:
+                reason = "socialized over the open interest of the markets it lost on" + (
+                    f"; {reason}" if to_depositors[i] > 0.0 else ""
+                )
             run.event(
                 g,
                 "socialize",
                 symbol,
-                reasons[a],
+                reason,
                 *figures,
                 qty=units,
                 qty_requested=units,
@@ -242,6 +353,26 @@ def cover_deficits(run: _Run, groups: IntArray) -> None:
                     changes=tuple(run.bal_change(int(d)) for d in depositors),
                 )
             )
+    for m, charged_rows, charged, beyond in oi_charges:
+        symbol = run.tables.market_symbols[m]
+        interest = float(np.abs(st.pos_qty[charged_rows]).sum())
+        per_unit = charged / interest if interest > 0.0 else 0.0
+        run.events.append(
+            LiquidationEvent(
+                seq=len(run.events) + 1,
+                account="(open interest)",
+                bucket="",
+                kind="haircut",
+                instrument=symbol,
+                reason=f"socialized over {symbol} open interest: {per_unit:,.6g} USD per unit "
+                f"on {charged_rows.size} positions (longs and shorts)"
+                + (f", {beyond:,.2f} USD beyond them" if beyond > 1e-9 else ""),
+                qty=interest,
+                qty_requested=interest,
+                socialized_usd=charged,
+                changes=tuple(run.pos_change(int(r)) for r in charged_rows),
+            )
+        )
 
 
 def _cumsum_in_group(group: IntArray, values: FloatArray) -> FloatArray:

@@ -109,6 +109,15 @@ class LiquidationConfig(BaseModel):
             "against opposite positions ranked by profit ratio x leverage."
         ),
     )
+    perp_loss_to: Literal["depositors", "open_interest"] = Field(
+        "depositors",
+        description=(
+            "After the insurance fund, the part of a deficit that an insolvent account lost "
+            "on a market: socialized over the depositors of the asset it sits in, or over "
+            "that market's open interest, both sides pro rata to |qty| (Drift v2 "
+            "resolve_perp_bankruptcy: a cumulative funding delta loss / (|long| + |short|))."
+        ),
+    )
     dust_usd: NonNegative = Field(
         1e-9, description="Amounts below this many USD are treated as zero (float tolerance)."
     )
@@ -140,6 +149,7 @@ class LiquidationConfig(BaseModel):
                 "insurance_fee_on": "liability",
                 "insurance_fee_rule": "drift_adaptive",
                 "fees": FeeSchedule(liquidator_frac=0.01, insurance_frac=0.01),
+                "perp_loss_to": "open_interest",
             },
             # Aave v3: close factor 50 % (100 % below HF 0.95), bonus 5 %, protocol fee 10 %
             "aave": {

@@ -190,6 +190,8 @@ class _State:
     pos_qty: FloatArray
     pos_funding: FloatArray
     executed: dict[tuple[int, int], FloatArray] = field(default_factory=dict)
+    #: per position row: PnL realized by the run (USD; fees apart) - a perp's bankruptcy loss
+    realized_usd: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     def copy(self) -> _State:
         return _State(
@@ -197,6 +199,7 @@ class _State:
             self.pos_qty.copy(),
             self.pos_funding.copy(),
             {k: v.copy() for k, v in self.executed.items()},
+            self.realized_usd.copy(),
         )
 
 
@@ -329,7 +332,12 @@ class _Run:
         self.config = config
         self.execution = execution
         self.journal = journal
-        self.state = _State(arrays.bal_qty.copy(), arrays.pos_qty.copy(), arrays.pos_funding.copy())
+        self.state = _State(
+            arrays.bal_qty.copy(),
+            arrays.pos_qty.copy(),
+            arrays.pos_funding.copy(),
+            realized_usd=np.zeros(arrays.pos_qty.size),
+        )
         self.flows = Flows(insurance_fund_usd=config.insurance_fund_usd)
         self.events: list[LiquidationEvent] = []
         self.steps = np.zeros(arrays.n_groups, dtype=np.int64)
@@ -759,6 +767,8 @@ class _Run:
         )
         state.pos_funding[rows] -= funding
         state.pos_qty[rows] -= closed
+        if state.realized_usd.size:
+            np.add.at(state.realized_usd, rows, (realized - funding) * settle_px)
 
     def commit(
         self, chosen: _Candidates, x: FloatArray, maint: FloatArray, target: FloatArray
@@ -836,6 +846,8 @@ class _Run:
             return
         self.sell_everything(insolvent)
         if bankruptcy.close_unfilled(self, insolvent):
+            self.sell_everything(insolvent)
+        if bankruptcy.settle_closed_pnl(self, insolvent):  # a loss left in a closed position
             self.sell_everything(insolvent)
         bankruptcy.cover_deficits(self, insolvent)
         self.status[insolvent] = BANKRUPT

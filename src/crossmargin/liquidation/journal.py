@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 
 EventKind = Literal[
     "cancel",
+    "settle",
     "reduce",
     "repay",
     "insurance",

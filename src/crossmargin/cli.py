@@ -293,9 +293,13 @@ def liquidate(
         liquidation_key,
         open_journal,
     )
+    from crossmargin.liquidation.engine import ADL_WITHOUT_DEPTH
+    from crossmargin.liquidation.execution import execution_from_book
     from crossmargin.report import liquidation_tables
 
     book = load_book(file)
+    if bankruptcy == "adl" and not book.depth:  # never a silent fall-back to socializing
+        raise InputError("--bankruptcy", bankruptcy, ADL_WITHOUT_DEPTH.split(": ", 1)[1])
     overrides: dict[str, Any] = {"insurance_fund_usd": insurance_fund}
     if bankruptcy is not None:
         overrides["bankruptcy"] = bankruptcy
@@ -306,7 +310,7 @@ def liquidate(
         raise InputError(str(error["loc"][0]), error.get("input"), error["msg"]) from None
     shocks = parse_pairs("--shock", shock)
     sink = None if journal is None else open_journal(journal)  # checked before the work
-    result = LiquidationEngine(book, config, shocks=shocks).liquidate()
+    result = LiquidationEngine(book, config, execution_from_book(book), shocks=shocks).liquidate()
     recorded, note, journaled = None, "", None
     if sink is not None:
         key = liquidation_key(book, config, shocks=shocks)
@@ -332,6 +336,8 @@ def liquidate(
     else:
         for table in liquidation_tables(result):
             console.print(table)
+        for text in result.notes:
+            console.print(f"note: {text}", markup=False, highlight=False, soft_wrap=True)
         if note:
             console.print(note, markup=False, highlight=False, soft_wrap=True)
 

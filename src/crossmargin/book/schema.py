@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
@@ -473,6 +474,47 @@ class Account(_Model):
     )
 
 
+DepthLevel = tuple[
+    Annotated[float, _bounded(ge=0, le=1)], Annotated[float, _bounded(gt=0, le=QTY_MAX)]
+]
+
+
+class DepthBook(_Model):
+    """Order-book depth of one instrument, quoted relative to its reference price (issue #15).
+
+    Each level is ``[offset_frac, qty]``: a bid at 0.01 sits 1 % below the reference, an ask
+    at 0.01 1 % above; levels best first. A liquidation walks them (partial fills when the
+    depth runs out: what is left is auto-deleveraged or closed at the mark).
+    """
+
+    kind: Literal["book"]
+    bids: list[DepthLevel] = Field(default_factory=list)
+    asks: list[DepthLevel] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _best_first(self) -> Self:
+        for side in ("bids", "asks"):
+            offsets = [level[0] for level in getattr(self, side)]
+            if any(later < first for first, later in pairwise(offsets)):
+                raise FieldValueError(side, offsets, "levels must be best first (offsets rising)")
+        return self
+
+
+class DepthImpact(_Model):
+    """Square-root impact of one instrument: slippage ``spread/2 + k sigma sqrt(q / V)``,
+    fills capped at ``participation_frac x V`` a day (Almgren et al. 2005)."""
+
+    kind: Literal["sqrt_impact"]
+    sigma_daily: Annotated[float, _bounded(gt=0, le=10)]
+    daily_volume_qty: Annotated[float, _bounded(gt=0, le=QTY_MAX)]
+    k: Annotated[float, _bounded(gt=0, le=100)] = 1.0
+    spread_frac: Annotated[float, _bounded(ge=0, le=1)] = 0.0
+    participation_frac: Annotated[float, _bounded(gt=0, le=1)] = 0.1
+
+
+Depth = Annotated[DepthBook | DepthImpact, Field(discriminator="kind")]
+
+
 class Book(_Model):
     """A portfolio file: the market (assets, markets) and the accounts to margin."""
 
@@ -489,6 +531,11 @@ class Book(_Model):
     assets: dict[Name, Asset] = Field(min_length=1)
     markets: dict[Name, Market] = Field(default_factory=dict)
     accounts: list[Account] = Field(default_factory=list)
+    depth: dict[Name, Depth] = Field(
+        default_factory=dict,
+        description="Liquidation depth per market or asset (order-book levels or square-root "
+        "impact); without an entry an instrument fills at its reference price.",
+    )
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:
@@ -516,6 +563,9 @@ class Book(_Model):
                 )
             self._check_positions(where, account)
             self._check_orders(where, account)
+        for name in self.depth:
+            if name not in self.markets and name not in self.assets:
+                raise UnknownNameError(f"depth.{name}", name, "not a market or an asset")
         return self
 
     def _check_orders(self, where: str, account: Account) -> None:

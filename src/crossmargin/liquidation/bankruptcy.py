@@ -66,7 +66,11 @@ def close_unfilled(run: _Run, groups: IntArray) -> bool:
                 g,
                 "unfilled",
                 run.tables.market_symbols[m],
-                "closed at the mark (no depth)",
+                (
+                    "closed at the mark: no opposite position in profit to auto-deleverage against"
+                    if run.config.bankruptcy == "adl"
+                    else "closed at the mark (no depth)"
+                ),
                 (run.pos_change(int(r)), run.bal_change(int(arr.pos_settle_row[r]))),
                 (maint[g], maint_after[g]),
                 (target[g], target_after[g]),

@@ -64,6 +64,11 @@ from crossmargin.margin.orders import evaluate_with_orders, order_rows, with_ord
 from crossmargin.market.oracle import AggregatedPrice
 
 KIND_POSITION, KIND_PAIR = 0, 1
+ADL_WITHOUT_DEPTH = (
+    "bankruptcy adl cannot apply: without depth (the book's depth: section) every position "
+    "fills at the oracle, so nothing is left to auto-deleverage; deficits went to the "
+    "insurance fund, then were socialized"
+)
 _REL_EPS = 1e-12
 # group status, ordered: an account reports the worst of its groups
 HEALTHY, RESTORED, PARTIAL, STOPPED, SPIRAL, BANKRUPT = range(6)
@@ -116,6 +121,7 @@ class LiquidationResult:
     account_status: IntArray
     account_columns: tuple[FloatArray, ...]
     book_after: Book | None = None
+    notes: list[str] = field(default_factory=list)  # why a configured rule could not apply
 
     @cached_property
     def outcomes(self) -> list[AccountOutcome]:
@@ -140,6 +146,7 @@ class LiquidationResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "notes": list(self.notes),
             "flows": self.flows.to_dict(),
             "accounts": [o.to_dict() for o in self.liquidated],
             "events": [
@@ -264,6 +271,8 @@ class LiquidationEngine:
                 a.model_copy(update={"orders": []}) if a.id in cancelled else a for a in chosen
             ]
         result.book_after = book_with_arrays(self.book, self.tables, result.final, chosen)
+        if self.config.bankruptcy == "adl" and isinstance(self.execution, OracleTransfer):
+            result.notes.append(ADL_WITHOUT_DEPTH)
         return result
 
     def cancel_orders(self, accounts: Sequence[Account]) -> list[LiquidationEvent]:

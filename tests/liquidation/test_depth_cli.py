@@ -64,7 +64,7 @@ def test_depth_section_builds_the_execution_model() -> None:
     book = book_from_data(_data(DEPTH))
     model = execution_from_book(book)
     assert isinstance(model, DepthExecution) and set(model.books) == {"X-PERP"}
-    with pytest.raises(InputError, match="depth.NOPE"):
+    with pytest.raises(InputError, match=r"depth\.NOPE"):
         book_from_data(_data({"NOPE": DEPTH["X-PERP"]}))
     with pytest.raises(InputError, match="best first"):
         book_from_data(_data({"X-PERP": {"kind": "book", "bids": [[0.02, 1], [0.01, 1]]}}))

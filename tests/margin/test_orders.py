@@ -156,3 +156,31 @@ def test_order_validation() -> None:
         _perp_book([{"market": "NOPE", "side": "buy", "qty": 1}])
     with pytest.raises(cm.InputError, match="qty"):
         _perp_book([{"market": "X-PERP", "side": "buy", "qty": 0}])
+
+
+# ---- Mango v4 stable price on perp base values at init ---------------------------------------
+
+
+def test_mango_stable_price_on_perp_base_at_init() -> None:
+    """client.rs::test_health_stable_price_token, account3: perp long 10 lots of 10 (100 base)
+    with quote -100, oracle 1, perp stable price 0.5; weights (0.2, 0.1), settle token liab
+    1.2 / 1.1: Init = 1.2 (0.8 x 0.5 x 100 - 100) = -72, Maint = 1.1 (0.9 x 100 - 100) = -11."""
+    from crossmargin.market.oracle import AggregatedPrice, OracleState
+
+    data = mango_book(0.0, 10, -100.0)
+    data["assets"]["BASE1"]["price"] = 1.0
+    book = book_from_data(data)
+
+    def quote(asset: str, stable: float) -> AggregatedPrice:
+        return AggregatedPrice(asset, 0.0, OracleState.HEALTHY, 1.0, 0.0, stable, 1, 1, 1)
+
+    oracle = {"BASE1": quote("BASE1", 0.5), "TOKEN1": quote("TOKEN1", 0.5)}
+    (report,) = MarginEngine(book, oracle=oracle).margin()
+    assert report.init.health_usd == pytest.approx(1.2 * (0.8 * 0.5 * 100 - 100), rel=1e-12)
+    assert report.maint.health_usd == pytest.approx(1.1 * (0.9 * 1.0 * 100 - 100), rel=1e-12)
+    # a short base is valued at max(oracle, stable): a stable price above the oracle
+    data = mango_book(300.0, -10, 100.0)
+    data["assets"]["BASE1"]["price"] = 1.0
+    (short,) = MarginEngine(book_from_data(data), oracle={"BASE1": quote("BASE1", 1.5)}).margin()
+    # contribution 100 - 1.2 x 1.5 x 100 = -80 netted into 300 TOKEN1 (weight 0.8)
+    assert short.init.health_usd == pytest.approx(0.8 * (300 + 100 - 1.2 * 1.5 * 100), rel=1e-12)

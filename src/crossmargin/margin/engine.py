@@ -222,18 +222,26 @@ def evaluate_arrays(
     arrays: PortfolioArrays,
     price_usd: FloatArray | None = None,
     orders: OrderRows | None = None,
+    init_funding: FloatArray | None = None,
 ) -> MarginArrays:
-    """Run the kernel at both levels on a batch (open orders at their worst-case fill)."""
+    """Run the kernel at both levels on a batch (open orders at their worst-case fill).
+
+    ``init_funding`` replaces the positions' funding at init only: perp base values at the
+    stable price (:func:`init_stable_funding`). Equity is the maint evaluation's.
+    """
     prices = tables.price_usd if price_usd is None else price_usd
     wa = np.empty((2, arrays.n_groups))
     wl = np.empty((2, arrays.n_groups))
     equity = np.empty(arrays.n_groups)
     for level in (INIT, MAINT):
         out = (wa[level], wl[level], equity)
+        rows = arrays
+        if level == INIT and init_funding is not None:
+            rows = replace(arrays, pos_funding=init_funding)
         if orders is None or orders.empty:
-            evaluate_groups(tables, arrays, level, prices, out=out)
+            evaluate_groups(tables, rows, level, prices, out=out)
         else:
-            evaluate_with_orders(tables, arrays, orders, level, prices, out=out)
+            evaluate_with_orders(tables, rows, orders, level, prices, out=out)
     return MarginArrays(tables, arrays, prices, wa, wl, equity, orders)
 
 
@@ -494,9 +502,12 @@ class MarginEngine:
         self.tables = compile_market(book)
         self._account_index: dict[int, int] | None = None
         self.oracle_states: dict[str, OracleState] = {}
+        #: per asset, init price / mid for a long and a short base (stable price, Mango v4)
+        self.init_price_ratio: tuple[FloatArray, FloatArray] | None = None
         if oracle:
             self.tables = apply_oracle(self.tables, oracle)
             self.oracle_states = {sym: agg.state for sym, agg in oracle.items()}
+            self.init_price_ratio = init_price_ratios(self.tables, oracle)
 
     def evaluate(
         self,
@@ -507,14 +518,18 @@ class MarginEngine:
         """Kernel results for a batch of accounts (default: all accounts of the book)."""
         chosen = self.book.accounts if accounts is None else accounts
         prices_usd = self.tables.prices_with(dict(prices or {}))
-        if not any(account.orders for account in chosen):
-            return evaluate_arrays(
-                self.tables, compile_accounts(self.tables, chosen, mode), prices_usd
+        orders = None
+        if any(account.orders for account in chosen):
+            chosen = with_order_rows(chosen)
+        arrays = compile_accounts(self.tables, chosen, mode)
+        if any(account.orders for account in chosen):
+            orders = order_rows(self.tables, arrays, chosen)
+        init_funding = None
+        if self.init_price_ratio is not None:
+            init_funding = init_stable_funding(
+                self.tables, arrays, prices_usd, *self.init_price_ratio
             )
-        with_rows = with_order_rows(chosen)
-        arrays = compile_accounts(self.tables, with_rows, mode)
-        orders = order_rows(self.tables, arrays, with_rows)
-        return evaluate_arrays(self.tables, arrays, prices_usd, orders)
+        return evaluate_arrays(self.tables, arrays, prices_usd, orders, init_funding)
 
     def margin(
         self,
@@ -857,6 +872,53 @@ def _liquidation_prices_of(
                 above_usd=hi if hi_ok else None,
             )
     return out
+
+
+def init_price_ratios(
+    tables: MarketTables, oracle: Mapping[str, AggregatedPrice]
+) -> tuple[FloatArray, FloatArray]:
+    """Per asset: init price of a long base / mid and of a short base / mid (1 without a
+    quote): ``min(P - c, stable) / P`` and ``max(P + c, stable) / P`` (Mango v4 ``Prices``)."""
+    long_ratio = np.ones(tables.n_assets)
+    short_ratio = np.ones(tables.n_assets)
+    for symbol, aggregated in oracle.items():
+        a = tables.asset_id(symbol, f"oracle.{symbol}")
+        mid = aggregated.price_usd
+        long_ratio[a] = aggregated.init_asset_price_usd / mid
+        short_ratio[a] = aggregated.init_liab_price_usd / mid
+    return long_ratio, short_ratio
+
+
+def init_stable_funding(
+    tables: MarketTables,
+    arrays: PortfolioArrays,
+    price_usd: FloatArray,
+    long_ratio: FloatArray,
+    short_ratio: FloatArray,
+) -> FloatArray:
+    r"""Funding rows that put each perp / future base at its init price (Mango v4).
+
+    Mango values a perp's base at init at ``min(oracle, stable)`` when long and
+    ``max(oracle, stable)`` when short, weighted ``1 -/+ mr``: the contribution
+    ``q P_i - mr |q| P_i``. With :math:`P_i = r P` the kernel gets it at the mark through the
+    funding term: :math:`f_i = f + (q - mr|q|)\,M (1 - r) / S` - exact under the
+    ``settle_netted`` convention (the contribution is linear in the base value), the PnL part
+    of it under ``separate``. Options keep their premium.
+    """
+    m = arrays.pos_market
+    q = arrays.pos_qty
+    ratio = np.where(
+        q > 0.0, long_ratio[tables.market_underlying[m]], short_ratio[tables.market_underlying[m]]
+    )
+    mark = market_marks_usd(tables, price_usd)[m]
+    settle = price_usd[tables.market_settle[m]]
+    weighted_base = q - tables.margin_frac[INIT, m] * np.abs(q)
+    linear = ~tables.market_is_option[m] & (settle > 0.0)
+    shift = np.divide(
+        weighted_base * mark * (1.0 - ratio), settle, out=np.zeros_like(q), where=linear
+    )
+    result: FloatArray = arrays.pos_funding + shift
+    return result
 
 
 def apply_oracle(tables: MarketTables, oracle: Mapping[str, AggregatedPrice]) -> MarketTables:

@@ -60,6 +60,9 @@ if TYPE_CHECKING:
 #: moves of 0.1 % to 100 % down and 0.1 % to 1,000,000x up, log-spaced.
 _DOWN_GRID = 1.0 - np.concatenate([np.logspace(-3, 0, 60)[:-1], [1.0]])
 _UP_GRID = 1.0 + np.logspace(-3, 6, 100)
+#: coarser brackets for portfolio-margin accounts (each point revalues the scenario grid)
+_PM_DOWN_GRID = 1.0 - np.concatenate([np.logspace(-3, 0, 24)[:-1], [1.0 - 1e-6]])
+_PM_UP_GRID = 1.0 + np.logspace(-3, 3, 30)
 _ROOT_ITERATIONS = 100
 _ROOT_RTOL = 1e-12
 
@@ -553,7 +556,9 @@ class MarginEngine:
         price_usd = result.price_usd
         for i, account in enumerate(chosen):
             if (mode or account.mode) == "portfolio":
-                reports[i] = self._portfolio_report(reports[i], account, price_usd)
+                reports[i] = self._portfolio_report(
+                    reports[i], account, price_usd, with_liquidation_prices
+                )
                 if reports[i].portfolio is not None:
                     _check_portfolio_finite(reports[i], account, prices)
         return reports
@@ -587,7 +592,11 @@ class MarginEngine:
             return None
 
     def _portfolio_report(
-        self, report: AccountMargin, account: Account, price_usd: FloatArray
+        self,
+        report: AccountMargin,
+        account: Account,
+        price_usd: FloatArray,
+        with_liquidation_prices: bool = True,
     ) -> AccountMargin:
         if not account.positions:
             return replace(report, mode="portfolio")
@@ -601,10 +610,48 @@ class MarginEngine:
             init=init,
             maint=maint,
             liquidatable=maint.health_usd < 0.0,
-            liquidation_prices={},
+            liquidation_prices=self.portfolio_liquidation_prices(account, price_usd)
+            if with_liquidation_prices
+            else {},
             buckets=(bucket,),
             portfolio=result,
         )
+
+    def portfolio_liquidation_prices(
+        self, account: Account, price_usd: FloatArray
+    ) -> dict[str, LiquidationPrice]:
+        """Per asset the account holds or trades on: the nearest prices below and above where
+        its scenario-grid maint margin (mark-to-market - MM requirement) crosses zero, other
+        prices fixed. The same search as the kernel accounts' (a log-spaced bracket, then
+        Illinois regula falsi), each point a full portfolio-margin revaluation."""
+        tables = self.tables
+        assets = {tables.asset_id(s) for s, q in account.balances.items() if q != 0.0}
+        for position in account.positions:
+            m = tables.market_id(position.market)
+            assets |= {int(tables.market_underlying[m]), int(tables.market_settle[m])}
+        h0 = np.array([self.portfolio_result(account, price_usd).maint.margin_usd])
+        out: dict[str, LiquidationPrice] = {}
+        for a in sorted(assets):
+
+            def health_at(mult: FloatArray, asset: int = a) -> FloatArray:
+                moved = price_usd.copy()
+                moved[asset] *= float(mult[0])
+                if not moved[asset] > 0.0:  # a price of 0: the PM revaluation needs > 0
+                    moved[asset] = price_usd[asset] * 1e-12
+                try:
+                    margin = self.portfolio_result(account, moved).maint.margin_usd
+                except InputError:  # e.g. an option that cannot be valued at this price
+                    margin = math.nan
+                return np.array([margin if math.isfinite(margin) else -math.inf])
+
+            found = []
+            for grid in (_PM_DOWN_GRID, _PM_UP_GRID):
+                root = _first_crossing(health_at, h0, grid, np.array([True]))[0]
+                found.append(None if math.isnan(root) else float(root * price_usd[a]))
+            out[tables.asset_symbols[a]] = LiquidationPrice(
+                tables.asset_symbols[a], float(price_usd[a]), found[0], found[1]
+            )
+        return out
 
     def account_margin(
         self,

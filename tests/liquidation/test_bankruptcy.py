@@ -105,3 +105,25 @@ def test_insurance_fund_pays_first() -> None:
     equity = _equity(result)
     assert result.flows.insurance_paid_usd == pytest.approx(60.0)
     assert equity["long"] == pytest.approx(10_000.0 - 7 * 40.0 / 11.0, rel=1e-12)
+
+
+def test_drift_spot_bankruptcy_deposit_interest_delta() -> None:
+    """calculate_cumulative_deposit_interest_delta_to_resolve_bankruptcy (DV-6): a borrow of
+    $11 left over 120 of deposits (cumulative interest 1e10) -> delta 916666667, a haircut of
+    11 / 120 on every deposit."""
+    book = book_from_data(
+        {
+            "assets": {"USDC": asset(1.0)},
+            "accounts": [
+                {"id": "broke", "balances": {"USDC": -11.0}},
+                {"id": "d1", "balances": {"USDC": 100.0}},
+                {"id": "d2", "balances": {"USDC": 20.0}},
+            ],
+        }
+    )
+    result = LiquidationEngine(book, LiquidationConfig.preset("drift")).liquidate()
+    after = {a.id: a.balances["USDC"] for a in result.book_after.accounts}
+    assert after["broke"] == pytest.approx(0.0, abs=1e-12)
+    haircut = 1.0 - after["d1"] / 100.0
+    assert haircut * 1e10 == pytest.approx(916666667, abs=1.0)
+    assert after["d2"] == pytest.approx(20.0 * (1 - 11 / 120), rel=1e-12)

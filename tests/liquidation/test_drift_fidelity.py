@@ -186,3 +186,11 @@ def test_engine_repays_drifts_liability_with_the_buffer(if_cap: float) -> None:
     liab_transfer = event.qty * event.price_usd / 100.0  # no liquidator fee: value repaid
     assert liab_transfer == pytest.approx(expected, rel=1e-9)
     assert np.isclose(event.insurance_fee_usd, f_if * liab_transfer * 100.0, rtol=1e-9)
+
+
+@pytest.mark.parametrize(("quote", "expected"), [(0.99, 1.010101010), (1.01, 0.990099009)])
+def test_dv6_usdc_not_one(quote: float, expected: float) -> None:
+    """calculate_base_asset_amount_to_cover_margin_shortage::usdc_not_one: $10 shortage,
+    MR 10 %, oracle $100 (quote units), quote $0.99 / $1.01 -> 1010101010 / 990099009."""
+    base = drift_base_to_cover_shortage(10.0, 100.0 * quote, 0.1, 0.0, 0.0, quote_price_usd=quote)
+    assert base == pytest.approx(expected, abs=1e-9)

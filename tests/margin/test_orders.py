@@ -178,6 +178,14 @@ def test_mango_stable_price_on_perp_base_at_init() -> None:
     (report,) = MarginEngine(book, oracle=oracle).margin()
     assert report.init.health_usd == pytest.approx(1.2 * (0.8 * 0.5 * 100 - 100), rel=1e-12)
     assert report.maint.health_usd == pytest.approx(1.1 * (0.9 * 1.0 * 100 - 100), rel=1e-12)
+    # accounts 1 and 2 of the same test: token1 +100 / -100 at oracle 1, stable 0.5 ->
+    # init 0.8 x 0.5 x 100 / -1.2 x 1 x 100, maint 0.9 x 100 / -1.1 x 100
+    for token1, init, maint in ((100.0, 40.0, 90.0), (-100.0, -120.0, -110.0)):
+        tokens = mango_book(token1, 0, 0.0)
+        tokens["accounts"][0]["positions"] = []
+        (acc,) = MarginEngine(book_from_data(tokens), oracle=oracle).margin()
+        assert acc.init.health_usd == pytest.approx(init, rel=1e-12)
+        assert acc.maint.health_usd == pytest.approx(maint, rel=1e-12)
     # a short base is valued at max(oracle, stable): a stable price above the oracle
     data = mango_book(300.0, -10, 100.0)
     data["assets"]["BASE1"]["price"] = 1.0

@@ -83,6 +83,10 @@ def test_drift_perp_bankruptcy_over_open_interest() -> None:
     (haircut,) = [e for e in result.events if e.kind == "haircut"]
     assert haircut.account == "(open interest)" and haircut.socialized_usd == pytest.approx(100)
     assert result.flows.socialized_usd == pytest.approx(100.0)
+    # value conserved: the open interest's loss is the bankrupt account's gain
+    before = sum(o.equity_before_usd for o in result.outcomes)
+    assert sum(equity.values()) == pytest.approx(before, rel=1e-12)
+    assert result.flows.socialized_external_usd == 0.0
     assert replay_journal(book, result.events) == result.book_after
 
 

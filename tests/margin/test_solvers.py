@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from crossmargin.book.io import book_from_data, load_book
@@ -186,3 +187,61 @@ def test_cli_max() -> None:
     for bad in (["--swap", "ETH"], ["--borrow", "NOPE"], ["--market", "X", "--borrow", "USDC"]):
         out = runner.invoke(app, ["max", str(DEMO), "--account", "eth-levered", *bad])
         assert out.exit_code == 2 and out.output.count("\n") == 1, out.output
+
+
+# ---- brute force ---------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    usdc=st.floats(-5_000, 50_000),
+    eth=st.floats(0, 50),
+    qty=st.floats(-100, 100),
+    iaw=st.floats(0.5, 0.95),
+    margin=st.floats(0.02, 0.3),
+    side=st.sampled_from(["buy", "sell"]),
+)
+def test_max_against_a_brute_force_scan(
+    usdc: float, eth: float, qty: float, iaw: float, margin: float, side: str
+) -> None:
+    """A scan of [0, 2 x max] through the independent what-if path: no point beyond the
+    solver's max is feasible, the max itself (less 1e-9) is."""
+    data = {
+        "assets": {
+            "USDC": asset(1.0),
+            "ETH": asset(2000.0, iaw=iaw, maw=(1 + iaw) / 2, ilw=2 - iaw, mlw=1.5 - iaw / 2),
+        },
+        "markets": {
+            "ETH-PERP": {
+                "kind": "perp",
+                "underlying": "ETH",
+                "settle_asset": "USDC",
+                "initial_margin_frac": margin,
+                "maint_margin_frac": margin / 2,
+                "imf_factor": 0.001,
+            }
+        },
+        "accounts": [
+            {
+                "id": "a",
+                "balances": {"USDC": usdc, "ETH": eth},
+                "positions": [{"market": "ETH-PERP", "qty": qty, "entry_price": 1900.0}],
+            }
+        ],
+    }
+    book = book_from_data(data)
+    engine = MarginEngine(book)
+    for result in (
+        max_trade(book, "a", "ETH-PERP", side),  # type: ignore[arg-type]
+        max_borrow(book, "a", "USDC"),
+        max_swap(book, "a", "ETH", "USDC"),
+    ):
+        if result.unbounded or result.amount == 0.0:
+            continue
+        beyond = result.amount * np.array([1.0 + 1e-6, 1.001, 1.01, 1.1, 1.5, 2.0, 4.0])
+        feasible_beyond = [x for x in beyond if _allowed(engine, result, float(x))]
+        assert not feasible_beyond, (result, feasible_beyond[:3])
+        assert _allowed(engine, result, result.amount * (1 - 1e-9)), result

@@ -298,7 +298,7 @@ class LiquidationEngine:
                 LiquidationEvent(
                     seq=len(events) + 1,
                     account=account.id,
-                    bucket="",
+                    bucket="free" if account.mode == "isolated" else "cross",
                     kind="cancel",
                     instrument=",".join(markets),
                     reason=f"{len(account.orders)} open orders cancelled before liquidation",

@@ -245,3 +245,38 @@ def test_max_against_a_brute_force_scan(
         feasible_beyond = [x for x in beyond if _allowed(engine, result, float(x))]
         assert not feasible_beyond, (result, feasible_beyond[:3])
         assert _allowed(engine, result, result.amount * (1 - 1e-9)), result
+
+
+def test_mango_leverage() -> None:
+    """client.rs::test_leverage: only deposits -> 0; tokens -9 at $1 and 5 at $2 (assets 10,
+    equity 1) -> 9; token 1 and a perp short of 9 base at $1.1 with quote 9.9 -> 9.9."""
+    from crossmargin.margin.solvers import leverage
+
+    tokens = {"T0": asset(1.0), "T1": asset(2.0, iaw=0.8, maw=0.9, ilw=1.2, mlw=1.1)}
+    assert leverage(_book(tokens, {"T0": 1.0}), "a") == 0.0
+    assert leverage(_book(tokens, {"T0": -9.0, "T1": 5.0}), "a") == pytest.approx(9.0)
+    perp_book = book_from_data(
+        {
+            "assets": {"T0": asset(1.0), "B": asset(1.1)},
+            "markets": {
+                "B-PERP": {
+                    "kind": "perp",
+                    "underlying": "B",
+                    "settle_asset": "T0",
+                    "initial_margin_frac": 0.1,
+                    "maint_margin_frac": 0.1,
+                }
+            },
+            "accounts": [
+                {
+                    "id": "a",
+                    "balances": {"T0": 1.0},
+                    "positions": [{"market": "B-PERP", "qty": -9.0, "entry_price": 1.1}],
+                }
+            ],
+        }
+    )
+    assert leverage(perp_book, "a") == pytest.approx(9.9)
+    # the max results carry it: buying back the short lowers it
+    result = max_trade(perp_book, "a", "B-PERP", "buy")
+    assert result.leverage_before == pytest.approx(9.9)

@@ -68,13 +68,20 @@ def register(app: typer.Typer) -> None:
             emit_json([r.to_dict() for r in results])
             return
         table = Table(title=f"Largest changes keeping init health >= 0: {account}")
-        for column in ("change", "instrument", "amount", "USD", "limit", "init health after"):
+        columns = ("change", "instrument", "amount", "USD", "limit", "init health after")
+        for column in (*columns, "leverage after"):
             table.add_column(column, justify="left" if column in ("change", "limit") else "right")
         for r in results:
             change = f"{r.kind} {r.side}".strip()
             amount = "unbounded" if r.unbounded else f"{r.amount:,.6g}"
             worth = "-" if r.unbounded else usd(r.amount_usd)
             table.add_row(
-                change, r.instrument, amount, worth, r.limit, usd(r.init_health_after_usd)
+                change,
+                r.instrument,
+                amount,
+                worth,
+                r.limit,
+                usd(r.init_health_after_usd),
+                "-" if r.unbounded else f"{r.leverage_after:,.3g}",
             )
         console.print(table)

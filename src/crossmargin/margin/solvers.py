@@ -58,6 +58,7 @@ X_RTOL = 1e-12
 
 _MAX_ITERATIONS = 200
 Kind = Literal["trade", "borrow", "withdraw", "swap"]
+Change = tuple[FloatArray, FloatArray, FloatArray]  # bal_qty, pos_qty, pos_entry after a change
 Side = Literal["buy", "sell"]
 SIDES: tuple[Side, Side] = ("buy", "sell")
 
@@ -76,6 +77,8 @@ class MaxResult:
     limit: str  # what stops it: "init health", "balance", "none", "init health < 0"
     init_health_before_usd: float
     init_health_after_usd: float
+    leverage_before: float  # Mango's liabilities / equity (:meth:`_Problem.leverage`)
+    leverage_after: float
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -124,21 +127,32 @@ class _Problem:
         m = self.tables.market_id(market)
         return int(np.flatnonzero(self.arrays.pos_market == m)[0])
 
-    def health(
-        self,
-        bal_qty: FloatArray,
-        pos_qty: FloatArray | None = None,
-        pos_entry: FloatArray | None = None,
-    ) -> float:
-        arr = self.arrays
-        changed = replace(
-            arr,
-            bal_qty=bal_qty,
-            pos_qty=arr.pos_qty if pos_qty is None else pos_qty,
-            pos_entry=arr.pos_entry if pos_entry is None else pos_entry,
-        )
-        wa, wl, _ = evaluate_groups(self.tables, changed, INIT)
+    def changed(self, rows: Change) -> PortfolioArrays:
+        bal_qty, pos_qty, pos_entry = rows
+        return replace(self.arrays, bal_qty=bal_qty, pos_qty=pos_qty, pos_entry=pos_entry)
+
+    def health(self, rows: Change) -> float:
+        """Init health of the worst group after the change (USD; the kernel)."""
+        wa, wl, _ = evaluate_groups(self.tables, self.changed(rows), INIT)
         return float((wa - wl).min()) if wa.size else 0.0
+
+    def leverage(self, rows: Change) -> float:
+        """Mango v4 ``HealthCache::leverage``: liabilities / (assets - liabilities) at the
+        oracle, unweighted (``assets_and_liabs``: balances by sign; per position its base value
+        ``q M`` and its quote ``-(q e + f) S`` by sign), equity floored at 0.001 USD."""
+        arr, tables = self.changed(rows), self.tables
+        prices = tables.price_usd
+        settle = prices[tables.market_settle[arr.pos_market]]
+        values = np.concatenate(
+            (
+                arr.bal_qty * prices[arr.bal_asset],
+                arr.pos_qty * self.marks_usd[arr.pos_market],
+                -(arr.pos_qty * arr.pos_entry + arr.pos_funding) * settle,
+            )
+        )
+        assets = float(values[values > 0.0].sum())
+        liabs = float(-values[values < 0.0].sum())
+        return liabs / max(assets - liabs, 0.001)
 
 
 def _with_rows(
@@ -217,9 +231,9 @@ def _result(
     unbounded: bool,
     unit_usd: float,
     limit: str,
-    health_at: Callable[[float], float],
+    change: Callable[[float], Change],
 ) -> MaxResult:
-    before = health_at(0.0)
+    before = problem.health(change(0.0))
     return MaxResult(
         account=problem.account.id,
         kind=kind,
@@ -230,7 +244,9 @@ def _result(
         unbounded=unbounded,
         limit=limit,
         init_health_before_usd=before,
-        init_health_after_usd=health_at(amount),
+        init_health_after_usd=problem.health(change(amount)),
+        leverage_before=problem.leverage(change(0.0)),
+        leverage_after=problem.leverage(change(amount)),
     )
 
 
@@ -259,18 +275,21 @@ def max_trade(book: Book, account_id: str, market: str, side: Literal["buy", "se
     q0, e0 = float(arr.pos_qty[r]), float(arr.pos_entry[r])
     sign = 1.0 if side == "buy" else -1.0
 
-    def health_at(x: float) -> float:
+    def change(x: float) -> Change:
         qty, entry, realized = _trade_position(q0, e0, sign * x, mark)
         bal, pos, ent = arr.bal_qty.copy(), arr.pos_qty.copy(), arr.pos_entry.copy()
         bal[s] += realized
         pos[r], ent[r] = qty, entry
-        return problem.health(bal, pos, ent)
+        return bal, pos, ent
+
+    def health_at(x: float) -> float:
+        return problem.health(change(x))
 
     reduces = q0 * sign < 0.0
     equity = max(abs(health_at(0.0)), 1.0)
     x, unbounded = _solve(health_at, [abs(q0)] if reduces else [], equity / mark_usd)
     limit = _limit(x, unbounded, health_at(0.0))
-    return _result(problem, "trade", market, side, x, unbounded, mark_usd, limit, health_at)
+    return _result(problem, "trade", market, side, x, unbounded, mark_usd, limit, change)
 
 
 def _balance_change(
@@ -283,10 +302,13 @@ def _balance_change(
     held = float(arr.bal_qty[row])
     price = float(tables.price_usd[tables.asset_id(asset, f"asset {asset}")])
 
-    def health_at(x: float) -> float:
+    def change(x: float) -> Change:
         bal = arr.bal_qty.copy()
         bal[row] -= x
-        return problem.health(bal)
+        return bal, arr.pos_qty, arr.pos_entry
+
+    def health_at(x: float) -> float:
+        return problem.health(change(x))
 
     f0 = health_at(0.0)
     x, unbounded = _solve(health_at, [held] if held > 0 else [], max(abs(f0), 1.0) / price)
@@ -295,7 +317,7 @@ def _balance_change(
         held = max(held, 0.0)
         if unbounded or x >= held:
             x, unbounded, limit = held, False, "balance"
-    return _result(problem, kind, asset, "", x, unbounded, price, limit, health_at)
+    return _result(problem, kind, asset, "", x, unbounded, price, limit, change)
 
 
 def max_borrow(book: Book, account_id: str, asset: str) -> MaxResult:
@@ -321,11 +343,14 @@ def max_swap(book: Book, account_id: str, source: str, target: str) -> MaxResult
     p_y = float(tables.price_usd[tables.asset_id(target, f"asset {target}")])
     held_x, held_y = float(arr.bal_qty[r_x]), float(arr.bal_qty[r_y])
 
-    def health_at(x: float) -> float:
+    def change(x: float) -> Change:
         bal = arr.bal_qty.copy()
         bal[r_x] -= x
         bal[r_y] += x * p_x / p_y
-        return problem.health(bal)
+        return bal, arr.pos_qty, arr.pos_entry
+
+    def health_at(x: float) -> float:
+        return problem.health(change(x))
 
     kinks = [held_x] if held_x > 0 else []
     if held_y < 0:
@@ -334,7 +359,7 @@ def max_swap(book: Book, account_id: str, source: str, target: str) -> MaxResult
     x, unbounded = _solve(health_at, kinks, max(abs(f0), 1.0) / p_x)
     limit = _limit(x, unbounded, f0)
     name = f"{source}:{target}"
-    return _result(problem, "swap", name, "", x, unbounded, p_x, limit, health_at)
+    return _result(problem, "swap", name, "", x, unbounded, p_x, limit, change)
 
 
 def max_all(book: Book, account_id: str) -> list[MaxResult]:
@@ -346,3 +371,12 @@ def max_all(book: Book, account_id: str) -> list[MaxResult]:
         if account.balances.get(asset, 0.0) > 0.0:
             out.append(max_withdraw(book, account_id, asset))
     return out
+
+
+def leverage(book: Book, account_id: str) -> float:
+    """Mango v4's account leverage, liabilities / equity at the oracle (see
+    :meth:`_Problem.leverage`); 0 for an account without liabilities."""
+    account = book.account(account_id)
+    problem = _Problem(book, account, compile_market(book))
+    arr = problem.arrays
+    return problem.leverage((arr.bal_qty, arr.pos_qty, arr.pos_entry))

@@ -280,3 +280,39 @@ def test_mango_leverage() -> None:
     # the max results carry it: buying back the short lowers it
     result = max_trade(perp_book, "a", "B-PERP", "buy")
     assert result.leverage_before == pytest.approx(9.9)
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.5, 1.0])
+def test_mango_target_health_ratio(ratio: float) -> None:
+    """client.rs test_max_borrow at ratio 50 %: 100 of a weight-1 token -> borrow 100 (then no
+    liabilities); and for a perp trade the init ratio (WA - WL) / WL at the max is the target,
+    one unit more falls below it (Mango's check_max_trade)."""
+    tokens = {"T0": asset(1.0), "T1": asset(2.0, iaw=0.8, maw=0.9, ilw=1.2, mlw=1.1)}
+    book = _book(tokens, {"T0": 100.0})
+    assert max_borrow(book, "a", "T0", min_health_ratio_frac=ratio).amount == pytest.approx(100)
+    demo = load_book(DEMO)
+    engine = MarginEngine(demo)
+    result = max_trade(demo, "market-maker", "ETH-PERP", "buy", min_health_ratio_frac=ratio)
+
+    def init_ratio(qty: float) -> float:
+        after = engine.what_if("market-maker", trades=[Trade("ETH-PERP", qty)]).after.init
+        return after.weighted_assets_usd / after.weighted_liabilities_usd - 1.0
+
+    assert init_ratio(result.amount) == pytest.approx(ratio, abs=1e-9)
+    assert init_ratio(result.amount + 1.0) < ratio
+
+
+def test_cli_min_ratio() -> None:
+    from typer.testing import CliRunner
+
+    from crossmargin.cli import app
+
+    runner = CliRunner()
+    args = ["max", str(DEMO), "--account", "eth-levered", "--borrow", "USDC", "--json"]
+    import json
+
+    plain = json.loads(runner.invoke(app, args).output)[0]["amount"]
+    strict = json.loads(runner.invoke(app, [*args, "--min-ratio", "50"]).output)[0]["amount"]
+    assert strict < plain
+    bad = runner.invoke(app, [*args, "--min-ratio", "-1"])
+    assert bad.exit_code == 2 and "--min-ratio" in bad.output

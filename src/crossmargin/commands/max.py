@@ -39,6 +39,14 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--swap", help="Largest swap SOURCE:TARGET at the oracle, e.g. ETH:USDC."),
         ] = None,
+        min_ratio: Annotated[
+            float,
+            typer.Option(
+                "--min-ratio",
+                help="Keep the init health ratio (WA - WL) / WL at least this many percent "
+                "(Mango's target ratio; default 0: init health >= 0).",
+            ),
+        ] = 0.0,
         as_json: JsonOpt = False,
     ) -> None:
         """Largest trade / borrow / withdrawal / swap keeping init health >= 0 (default: all)."""
@@ -47,23 +55,29 @@ def register(app: typer.Typer) -> None:
         book = load_book(file)
         book.account(account)  # an unknown id fails before any solving
         chosen = [o for o in (market, borrow, withdraw, swap) if o is not None]
+        if not (min_ratio >= 0.0 and min_ratio < 1e9):  # also refuses NaN
+            raise InputError("--min-ratio", min_ratio, "must be a percentage >= 0")
+        ratio = min_ratio / 100.0
         if len(chosen) > 1:
             raise InputError(
                 "--market/--borrow/--withdraw/--swap", chosen, "give at most one of them"
             )
         if market is not None:
-            results = [solvers.max_trade(book, account, market, s) for s in solvers.SIDES]
+            results = [
+                solvers.max_trade(book, account, market, s, min_health_ratio_frac=ratio)
+                for s in solvers.SIDES
+            ]
         elif borrow is not None:
-            results = [solvers.max_borrow(book, account, borrow)]
+            results = [solvers.max_borrow(book, account, borrow, min_health_ratio_frac=ratio)]
         elif withdraw is not None:
-            results = [solvers.max_withdraw(book, account, withdraw)]
+            results = [solvers.max_withdraw(book, account, withdraw, min_health_ratio_frac=ratio)]
         elif swap is not None:
             source, sep, target = swap.partition(":")
             if not sep or not source or not target:
                 raise InputError("--swap", swap, "must be SOURCE:TARGET, e.g. ETH:USDC")
-            results = [solvers.max_swap(book, account, source, target)]
+            results = [solvers.max_swap(book, account, source, target, min_health_ratio_frac=ratio)]
         else:
-            results = solvers.max_all(book, account)
+            results = solvers.max_all(book, account, min_health_ratio_frac=ratio)
         if as_json:
             emit_json([r.to_dict() for r in results])
             return

@@ -94,7 +94,13 @@ class _Problem:
         tables: MarketTables,
         assets: tuple[str, ...] = (),
         market: str | None = None,
+        min_health_ratio_frac: float = 0.0,
     ) -> None:
+        if not (math.isfinite(min_health_ratio_frac) and min_health_ratio_frac >= 0.0):
+            raise InputError(
+                "min_health_ratio_frac", min_health_ratio_frac, "must be a finite number >= 0"
+            )
+        self.ratio = min_health_ratio_frac
         if account.mode == "portfolio":
             raise NotSupportedError(
                 f"account {account.id!r}: max solvers run on the risk kernel (cross or "
@@ -135,6 +141,12 @@ class _Problem:
         """Init health of the worst group after the change (USD; the kernel)."""
         wa, wl, _ = evaluate_groups(self.tables, self.changed(rows), INIT)
         return float((wa - wl).min()) if wa.size else 0.0
+
+    def target(self, rows: Change) -> float:
+        """What the solver keeps >= 0: ``min_g WA - (1 + r) WL`` at init, i.e. Mango's init
+        health ratio ``(WA - WL) / WL >= r`` (r = 0: init health >= 0)."""
+        wa, wl, _ = evaluate_groups(self.tables, self.changed(rows), INIT)
+        return float((wa - (1.0 + self.ratio) * wl).min()) if wa.size else 0.0
 
     def leverage(self, rows: Change) -> float:
         """Mango v4 ``HealthCache::leverage``: liabilities / (assets - liabilities) at the
@@ -256,8 +268,11 @@ def _limit(x: float, unbounded: bool, f0: float) -> str:
     return "init health < 0" if x == 0.0 and f0 < 0.0 else "init health"
 
 
-def max_trade(book: Book, account_id: str, market: str, side: Literal["buy", "sell"]) -> MaxResult:
-    """Largest quantity of ``market`` bought (or sold) at the mark with init health >= 0."""
+def max_trade(
+    book: Book, account_id: str, market: str, side: Side, *, min_health_ratio_frac: float = 0.0
+) -> MaxResult:
+    """Largest quantity of ``market`` bought (or sold) at the mark with init health >= 0
+    (or Mango's init health ratio >= ``min_health_ratio_frac``)."""
     if side not in ("buy", "sell"):
         raise InputError("side", side, "must be buy or sell")
     account = book.account(account_id)
@@ -265,7 +280,7 @@ def max_trade(book: Book, account_id: str, market: str, side: Literal["buy", "se
         raise InputError("market", market, "unknown market")
     settle = book.markets[market].settle_asset
     tables = compile_market(book)
-    problem = _Problem(book, account, tables, (settle,), market)
+    problem = _Problem(book, account, tables, (settle,), market, min_health_ratio_frac)
     arr, r = problem.arrays, problem.pos_row(market)
     s = int(arr.pos_settle_row[r])
     m = int(arr.pos_market[r])
@@ -283,7 +298,7 @@ def max_trade(book: Book, account_id: str, market: str, side: Literal["buy", "se
         return bal, pos, ent
 
     def health_at(x: float) -> float:
-        return problem.health(change(x))
+        return problem.target(change(x))
 
     reduces = q0 * sign < 0.0
     equity = max(abs(health_at(0.0)), 1.0)
@@ -293,11 +308,15 @@ def max_trade(book: Book, account_id: str, market: str, side: Literal["buy", "se
 
 
 def _balance_change(
-    book: Book, account_id: str, asset: str, kind: Literal["borrow", "withdraw"]
+    book: Book,
+    account_id: str,
+    asset: str,
+    kind: Literal["borrow", "withdraw"],
+    min_health_ratio_frac: float,
 ) -> MaxResult:
     account = book.account(account_id)
     tables = compile_market(book)
-    problem = _Problem(book, account, tables, (asset,))
+    problem = _Problem(book, account, tables, (asset,), None, min_health_ratio_frac)
     arr, row = problem.arrays, problem.bal_row(asset)
     held = float(arr.bal_qty[row])
     price = float(tables.price_usd[tables.asset_id(asset, f"asset {asset}")])
@@ -308,7 +327,7 @@ def _balance_change(
         return bal, arr.pos_qty, arr.pos_entry
 
     def health_at(x: float) -> float:
-        return problem.health(change(x))
+        return problem.target(change(x))
 
     f0 = health_at(0.0)
     x, unbounded = _solve(health_at, [held] if held > 0 else [], max(abs(f0), 1.0) / price)
@@ -320,23 +339,34 @@ def _balance_change(
     return _result(problem, kind, asset, "", x, unbounded, price, limit, change)
 
 
-def max_borrow(book: Book, account_id: str, asset: str) -> MaxResult:
+def max_borrow(
+    book: Book, account_id: str, asset: str, *, min_health_ratio_frac: float = 0.0
+) -> MaxResult:
     """Largest amount of ``asset`` taken out (deposit first, then a debt): init health >= 0."""
-    return _balance_change(book, account_id, asset, "borrow")
+    return _balance_change(book, account_id, asset, "borrow", min_health_ratio_frac)
 
 
-def max_withdraw(book: Book, account_id: str, asset: str) -> MaxResult:
+def max_withdraw(
+    book: Book, account_id: str, asset: str, *, min_health_ratio_frac: float = 0.0
+) -> MaxResult:
     """Largest withdrawal of ``asset`` without borrowing it: init health >= 0."""
-    return _balance_change(book, account_id, asset, "withdraw")
+    return _balance_change(book, account_id, asset, "withdraw", min_health_ratio_frac)
 
 
-def max_swap(book: Book, account_id: str, source: str, target: str) -> MaxResult:
+def max_swap(
+    book: Book,
+    account_id: str,
+    source: str,
+    target: str,
+    *,
+    min_health_ratio_frac: float = 0.0,
+) -> MaxResult:
     """Largest amount of ``source`` swapped into ``target`` at the oracle: init health >= 0."""
     if source == target:
         raise InputError("swap", f"{source}:{target}", "source and target must differ")
     account = book.account(account_id)
     tables = compile_market(book)
-    problem = _Problem(book, account, tables, (source, target))
+    problem = _Problem(book, account, tables, (source, target), None, min_health_ratio_frac)
     arr = problem.arrays
     r_x, r_y = problem.bal_row(source), problem.bal_row(target)
     p_x = float(tables.price_usd[tables.asset_id(source, f"asset {source}")])
@@ -350,7 +380,7 @@ def max_swap(book: Book, account_id: str, source: str, target: str) -> MaxResult
         return bal, arr.pos_qty, arr.pos_entry
 
     def health_at(x: float) -> float:
-        return problem.health(change(x))
+        return problem.target(change(x))
 
     kinks = [held_x] if held_x > 0 else []
     if held_y < 0:
@@ -362,14 +392,19 @@ def max_swap(book: Book, account_id: str, source: str, target: str) -> MaxResult
     return _result(problem, "swap", name, "", x, unbounded, p_x, limit, change)
 
 
-def max_all(book: Book, account_id: str) -> list[MaxResult]:
+def max_all(book: Book, account_id: str, *, min_health_ratio_frac: float = 0.0) -> list[MaxResult]:
     """Every market on both sides, every asset's borrow and withdrawal, for one account."""
-    out = [max_trade(book, account_id, market, side) for market in book.markets for side in SIDES]
+    r = min_health_ratio_frac
+    out = [
+        max_trade(book, account_id, market, side, min_health_ratio_frac=r)
+        for market in book.markets
+        for side in SIDES
+    ]
     account = book.account(account_id)
     for asset in book.assets:
-        out.append(max_borrow(book, account_id, asset))
+        out.append(max_borrow(book, account_id, asset, min_health_ratio_frac=r))
         if account.balances.get(asset, 0.0) > 0.0:
-            out.append(max_withdraw(book, account_id, asset))
+            out.append(max_withdraw(book, account_id, asset, min_health_ratio_frac=r))
     return out
 
 

@@ -131,3 +131,44 @@ def test_drift_spot_bankruptcy_deposit_interest_delta() -> None:
     haircut = 1.0 - after["d1"] / 100.0
     assert haircut * 1e10 == pytest.approx(916666667, abs=1.0)
     assert after["d2"] == pytest.approx(20.0 * (1 - 11 / 120), rel=1e-12)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    owed=st.floats(60.0, 5_000.0),
+    fund=st.floats(0.0, 2_000.0),
+    sizes=st.lists(st.floats(-50.0, 50.0).filter(lambda q: abs(q) > 1e-3), min_size=1, max_size=5),
+)
+def test_open_interest_socialization_conserves_value(
+    owed: float, fund: float, sizes: list[float]
+) -> None:
+    """Any loss, fund and open interest: value is conserved, the bankrupt account ends at 0,
+    and each position pays in proportion to |qty|."""
+    data = _book().model_dump(mode="json")
+    data["accounts"] = [data["accounts"][0]]
+    data["accounts"][0]["positions"][0]["unrealized_funding"] = owed
+    for i, q in enumerate(sizes):
+        data["accounts"].append(
+            {
+                "id": f"p{i}",
+                "balances": {"USDC": 1e6},
+                "positions": [{"market": "X-PERP", "qty": q, "entry_price": 100.0}],
+            }
+        )
+    book = book_from_data(data)
+    config = LiquidationConfig.preset("drift", insurance_fund_usd=fund)
+    result = LiquidationEngine(book, config).liquidate()
+    flows = result.flows
+    before = sum(o.equity_before_usd for o in result.outcomes) + fund
+    after = sum(o.equity_after_usd for o in result.outcomes) + flows.insurance_fund_usd
+    assert after - flows.socialized_external_usd == pytest.approx(before, rel=1e-12, abs=1e-6)
+    assert result.outcomes[0].equity_after_usd == pytest.approx(0.0, abs=1e-6)
+    loss = max(owed - 50.0 - fund, 0.0)
+    charges = [1e6 - o.equity_after_usd for o in result.outcomes[1:]]
+    total = sum(abs(q) for q in sizes)
+    for q, charge in zip(sizes, charges, strict=True):
+        assert charge == pytest.approx(loss * abs(q) / total, rel=1e-9, abs=1e-6)

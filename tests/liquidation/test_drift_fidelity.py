@@ -194,3 +194,33 @@ def test_dv6_usdc_not_one(quote: float, expected: float) -> None:
     MR 10 %, oracle $100 (quote units), quote $0.99 / $1.01 -> 1010101010 / 990099009."""
     base = drift_base_to_cover_shortage(10.0, 100.0 * quote, 0.1, 0.0, 0.0, quote_price_usd=quote)
     assert base == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("asset_mult", "liab_mult", "expected_asset", "expected_liab_per_10"),
+    [(1.0, 1.0, 100.0, 0.1), (1.01, 0.99, 102.0202020, 0.098019802)],
+)
+def test_dv6_asset_and_liability_transfer_conversions(
+    asset_mult: float, liab_mult: float, expected_asset: float, expected_liab_per_10: float
+) -> None:
+    """calculate_asset_transfer_for_liability_transfer: 1 token of a $100 liability buys
+    100000000 / 102020202 of a $1 asset (6 decimals) with multipliers 1/1 and 1.01/0.99;
+    calculate_liability_transfer_implied_by_asset_amount: $10 of asset -> 100000000 /
+    98019802 (9 decimals) of the liability. In a run the repayment sells collateral and repays
+    debt in exactly that ratio, with our one fee factor 1 + f_liq = am / lm."""
+    data = {
+        "assets": {"USDC": asset(1.0), "SOL": asset(100.0, ilw=1.2, mlw=1.2)},
+        "accounts": [{"id": "liqee", "balances": {"USDC": 110.0, "SOL": -1.0}}],
+    }
+    config = LiquidationConfig.preset(
+        "drift",
+        buffer_frac=0.0,
+        fees=FeeSchedule(liquidator_frac=asset_mult / liab_mult - 1.0, insurance_frac=0.0),
+    )
+    result = LiquidationEngine(book_from_data(data), config).liquidate()
+    (event,) = [e for e in result.events if e.kind == "repay"]
+    (liab_change,) = [c for c in event.changes if c.symbol == "SOL"]
+    liab_repaid = liab_change.qty + 1.0
+    asset_per_liab = event.qty / liab_repaid
+    assert asset_per_liab == pytest.approx(expected_asset, rel=1e-7)
+    assert 10.0 / asset_per_liab == pytest.approx(expected_liab_per_10, rel=1e-7)

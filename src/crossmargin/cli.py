@@ -13,6 +13,7 @@ from crossmargin.commands import book as book_commands
 from crossmargin.commands import liquidate as liquidate_commands
 from crossmargin.commands import margin as margin_commands
 from crossmargin.commands import market as market_commands
+from crossmargin.commands import max as max_commands
 from crossmargin.commands import portfolio as portfolio_commands
 from crossmargin.commands import predict as predict_commands
 from crossmargin.commands import risk as risk_commands
@@ -31,6 +32,7 @@ app = typer.Typer(
 
 # the order of the help's command list
 margin_commands.register(app)
+max_commands.register(app)
 market_commands.register(app)
 stress_commands.register(app)
 liquidate_commands.register(app)

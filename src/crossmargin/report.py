@@ -132,23 +132,36 @@ def liquidation_table(reports: Sequence[AccountMargin]) -> Table:
     table.add_column("liq. above $", justify="right")
     table.add_column("move to nearest", justify="right")
     for report in reports:
-        groups: list[tuple[str, dict[str, LiquidationPrice]]] = [
-            (report.account_id, report.liquidation_prices)
+        groups: list[tuple[str, dict[str, LiquidationPrice], bool]] = [
+            (report.account_id, report.liquidation_prices, report.liquidatable)
         ]
         if report.mode == "isolated":
             groups = [
-                (f"{report.account_id} └ {b.name}", b.liquidation_prices) for b in report.buckets
+                (f"{report.account_id} └ {b.name}", b.liquidation_prices, b.liquidatable)
+                for b in report.buckets
             ]
-        for name, prices in groups:
+        for name, prices, underwater in groups:
             for symbol, lp in prices.items():
                 nearest = lp.nearest_usd
                 move = "-" if nearest is None else f"{nearest / lp.price_usd - 1.0:+.1%}"
+                # a crossing is where health changes sign: for an account liquidatable now, a
+                # crossing above means "liquidatable below it" (and below: "above it")
+                below, above = (
+                    (lp.above_usd, lp.below_usd)
+                    if underwater
+                    else (
+                        lp.below_usd,
+                        lp.above_usd,
+                    )
+                )
+                if underwater:
+                    move = "now" if nearest is None else f"now; {move} restores"
                 table.add_row(
                     plain(name),
                     plain(symbol),
                     price(lp.price_usd),
-                    price(lp.below_usd),
-                    price(lp.above_usd),
+                    price(below),
+                    price(above),
                     move,
                 )
                 name = ""

@@ -66,7 +66,10 @@ def test_init_uses_the_stable_price_after_a_spike() -> None:
     assert 2000.0 < stable < 2100.0
     report = MarginEngine(book_from_data(BOOK), snapshot).margin(with_liquidation_prices=False)[0]
     assert report.maint.weighted_assets_usd == pytest.approx(10 * 4000 * 0.9 + 2000.0)
-    assert report.init.weighted_assets_usd == pytest.approx(10 * stable * 0.8 + 2000.0 * 1.0)
+    # init: ETH collateral and the long perp's base both at the stable price (issue #15: Mango
+    # values perp base at min(oracle, stable) at init), margin 10 % of that base value
+    init_health = 10 * stable * 0.8 + (stable - 2000.0) - 0.1 * stable - 5000.0
+    assert report.init.health_usd == pytest.approx(init_health, rel=1e-12)
 
 
 def test_degraded_oracle_blocks_new_risk_but_not_deposits_or_reductions() -> None:

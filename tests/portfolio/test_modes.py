@@ -136,7 +136,10 @@ def test_portfolio_mode_reports_the_scenario_margin_of_the_accounts_profile() ->
         assert report.maint.health_usd == pytest.approx(expected.maint.margin_usd, rel=1e-12)
         assert report.init.health_usd == pytest.approx(expected.initial.margin_usd, rel=1e-12)
         assert report.liquidatable == (expected.maint.margin_usd < 0.0)
-        assert report.liquidation_prices == {}
+        # issue #15: portfolio accounts get liquidation prices from the scenario grid
+        # (tests/portfolio/test_pm_liquidation_prices.py checks MM margin is 0 there)
+        assert set(report.liquidation_prices) <= set(book.assets)
+        assert report.liquidation_prices
     # the same accounts forced into portfolio mode from cross give the same figures (generic)
     forced = MarginEngine(book_from_data(modes_book())).margin(mode="portfolio")
     assert forced[1].to_dict() == reports[1].to_dict()

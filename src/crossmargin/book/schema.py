@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
@@ -445,6 +446,24 @@ class Position(_Model):
     )
 
 
+class OpenOrder(_Model):
+    """A resting order in a market (issue #15): ``qty`` units at ``price`` (or the mark).
+
+    Margined at its worst case: for each market, the kernel is evaluated with every bid
+    filled and with every ask filled, and the side that leaves the lower contribution counts
+    (Mango v4 ``PerpInfo`` bids/asks, Drift v2 worst-case base; ``crossmargin.margin.orders``).
+    """
+
+    market: Name
+    side: Literal["buy", "sell"]
+    qty: Annotated[float, _bounded(gt=0, le=QTY_MAX)]
+    price: Annotated[float, _bounded(gt=0, le=PRICE_MAX)] | None = Field(
+        None,
+        description="Limit price, settle-asset units: the fill's PnL at it counts. Omitted: "
+        "the order fills at the mark, as Mango v4 and Drift v2 margin it.",
+    )
+
+
 class Account(_Model):
     """An account: one pool of balances and positions (cross), one bucket per position
     (isolated), or one pool margined by scenario revaluation (portfolio)."""
@@ -472,8 +491,52 @@ class Account(_Model):
     lp_positions: list[LPPositionSpec] = Field(
         default_factory=list, description="Uniswap v3 LP positions held as collateral."
     )
+    orders: list[OpenOrder] = Field(
+        default_factory=list, description="Open orders, margined at their worst-case fill."
+    )
 
     _split_located = model_validator(mode="before")(split_located_balances)
+
+
+DepthLevel = tuple[
+    Annotated[float, _bounded(ge=0, le=1)], Annotated[float, _bounded(gt=0, le=QTY_MAX)]
+]
+
+
+class DepthBook(_Model):
+    """Order-book depth of one instrument, quoted relative to its reference price (issue #15).
+
+    Each level is ``[offset_frac, qty]``: a bid at 0.01 sits 1 % below the reference, an ask
+    at 0.01 1 % above; levels best first. A liquidation walks them (partial fills when the
+    depth runs out: what is left is auto-deleveraged or closed at the mark).
+    """
+
+    kind: Literal["book"]
+    bids: list[DepthLevel] = Field(default_factory=list)
+    asks: list[DepthLevel] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _best_first(self) -> Self:
+        for side in ("bids", "asks"):
+            offsets = [level[0] for level in getattr(self, side)]
+            if any(later < first for first, later in pairwise(offsets)):
+                raise FieldValueError(side, offsets, "levels must be best first (offsets rising)")
+        return self
+
+
+class DepthImpact(_Model):
+    """Square-root impact of one instrument: slippage ``spread/2 + k sigma sqrt(q / V)``,
+    fills capped at ``participation_frac x V`` a day (Almgren et al. 2005)."""
+
+    kind: Literal["sqrt_impact"]
+    sigma_daily: Annotated[float, _bounded(gt=0, le=10)]
+    daily_volume_qty: Annotated[float, _bounded(gt=0, le=QTY_MAX)]
+    k: Annotated[float, _bounded(gt=0, le=100)] = 1.0
+    spread_frac: Annotated[float, _bounded(ge=0, le=1)] = 0.0
+    participation_frac: Annotated[float, _bounded(gt=0, le=1)] = 0.1
+
+
+Depth = Annotated[DepthBook | DepthImpact, Field(discriminator="kind")]
 
 
 class Book(_Model):
@@ -499,6 +562,11 @@ class Book(_Model):
     in_flight_credit: InFlightCredit = Field(default_factory=InFlightCredit)
     pools: dict[Name, PoolSpec] = Field(
         default_factory=dict, description="AMM pools: reserves or tick-liquidity tables."
+    )
+    depth: dict[Name, Depth] = Field(
+        default_factory=dict,
+        description="Liquidation depth per market or asset (order-book levels or square-root "
+        "impact); without an entry an instrument fills at its reference price.",
     )
 
     @model_validator(mode="after")
@@ -535,7 +603,23 @@ class Book(_Model):
                     f"{where}.profile", account.profile, "only used with mode: portfolio"
                 )
             self._check_positions(where, account)
+            self._check_orders(where, account)
+        for name in self.depth:
+            if name not in self.markets and name not in self.assets:
+                raise UnknownNameError(f"depth.{name}", name, "not a market or an asset")
         return self
+
+    def _check_orders(self, where: str, account: Account) -> None:
+        for j, order in enumerate(account.orders):
+            at = f"{where}.orders[{j}]"
+            if order.market not in self.markets:
+                raise UnknownNameError(
+                    f"{at}.market", order.market, "unknown market (not in 'markets')"
+                )
+            if account.mode == "portfolio":
+                raise InputError(
+                    f"{at}", order.market, "open orders are not margined in portfolio mode"
+                )
 
     def _check_positions(self, where: str, account: Account) -> None:
         seen_markets: set[str] = set()

@@ -73,12 +73,16 @@ def register(app: typer.Typer) -> None:
             liquidation_key,
             open_journal,
         )
+        from crossmargin.liquidation.engine import ADL_WITHOUT_DEPTH
+        from crossmargin.liquidation.execution import execution_from_book
         from crossmargin.locations.execution import execution_for
         from crossmargin.locations.view import located_view
         from crossmargin.report import liquidation_tables
 
         view = located_view(load_book(file))  # #17: liquidation where the collateral is
         book = view.book
+        if bankruptcy == "adl" and not book.depth:  # never a silent fall-back to socializing
+            raise InputError("--bankruptcy", bankruptcy, ADL_WITHOUT_DEPTH.split(": ", 1)[1])
         overrides: dict[str, Any] = {"insurance_fund_usd": insurance_fund}
         if bankruptcy is not None:
             overrides["bankruptcy"] = bankruptcy
@@ -91,7 +95,8 @@ def register(app: typer.Typer) -> None:
         shocks = view.prices(moves)
         sink = None if journal is None else open_journal(journal)  # checked before the work
         with stage(f"liquidating {len(book.accounts):,} accounts"):
-            execution = execution_for(view, Path(file).parent, moves)
+            inner = execution_from_book(book)
+            execution = execution_for(view, Path(file).parent, moves, inner=inner) or inner
             result = LiquidationEngine(book, config, execution, shocks=shocks).liquidate()
         recorded, note, journaled = None, "", None
         if sink is not None:
@@ -118,5 +123,7 @@ def register(app: typer.Typer) -> None:
         else:
             for table in liquidation_tables(result):
                 console.print(table)
+            for text in result.notes:
+                console.print(f"note: {text}", markup=False, highlight=False, soft_wrap=True)
             if note:
                 console.print(note, markup=False, highlight=False, soft_wrap=True)

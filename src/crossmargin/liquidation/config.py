@@ -49,6 +49,23 @@ class LiquidationConfig(BaseModel):
         ),
     )
     buffer_frac: Frac = Field(0.02, description="Drift's liquidation margin buffer (2 %).")
+    buffer_on: Literal["requirement", "liability_value"] = Field(
+        "requirement",
+        description=(
+            "requirement: the buffer is buffer_frac x the maint weighted liabilities; "
+            "liability_value (Drift v2 MarginContext::liquidation): buffer_frac x (each perp's "
+            "notional + each borrow's unweighted value + each negative PnL), i.e. added to the "
+            "perp margin ratio and to the borrow liability weight."
+        ),
+    )
+    insurance_fee_rule: Literal["fixed", "drift_adaptive"] = Field(
+        "fixed",
+        description=(
+            "fixed: the fee schedule's insurance_frac; drift_adaptive (Drift v2 "
+            "calculate_perp_if_fee / calculate_spot_if_fee): lowered, per step, so that the "
+            "fee cannot push the account into bankruptcy; insurance_frac is the cap."
+        ),
+    )
     close_factor: Annotated[float, Field(gt=0, le=1)] = Field(
         0.5, description="Aave v3: share of a debt repaid per step when HF > the threshold."
     )
@@ -92,6 +109,15 @@ class LiquidationConfig(BaseModel):
             "against opposite positions ranked by profit ratio x leverage."
         ),
     )
+    perp_loss_to: Literal["depositors", "open_interest"] = Field(
+        "depositors",
+        description=(
+            "After the insurance fund, the part of a deficit that an insolvent account lost "
+            "on a market: socialized over the depositors of the asset it sits in, or over "
+            "that market's open interest, both sides pro rata to |qty| (Drift v2 "
+            "resolve_perp_bankruptcy: a cumulative funding delta loss / (|long| + |short|))."
+        ),
+    )
     dust_usd: NonNegative = Field(
         1e-9, description="Amounts below this many USD are treated as zero (float tolerance)."
     )
@@ -113,12 +139,17 @@ class LiquidationConfig(BaseModel):
             # Mango v4: liquidate until init health ("liquidation end") >= 0, at the oracle
             # (fees are per bank in Mango; its unit tests use 0, set asset_fees for a venue's)
             "mango": {"target": "init", "insurance_fee_on": "asset", "fees": FeeSchedule()},
-            # Drift v2: maint health back above a 2 % buffer; IF fee kept from the repayment
+            # Drift v2: maint health back above a 2 % buffer on liability value; IF fee kept
+            # from the repayment, adaptive below the market's cap (Drift's parameter is per
+            # market; its tests use 1 %: set market_fees / asset_fees for a venue's)
             "drift": {
                 "target": "maint_buffer",
                 "buffer_frac": 0.02,
+                "buffer_on": "liability_value",
                 "insurance_fee_on": "liability",
-                "fees": FeeSchedule(liquidator_frac=0.01, insurance_frac=0.0),
+                "insurance_fee_rule": "drift_adaptive",
+                "fees": FeeSchedule(liquidator_frac=0.01, insurance_frac=0.01),
+                "perp_loss_to": "open_interest",
             },
             # Aave v3: close factor 50 % (100 % below HF 0.95), bonus 5 %, protocol fee 10 %
             "aave": {

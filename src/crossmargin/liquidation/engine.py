@@ -37,12 +37,15 @@ import numpy as np
 
 from crossmargin.book.schema import Account, Book, Position
 from crossmargin.errors import InputError
+from crossmargin.liquidation import bankruptcy
+from crossmargin.liquidation.buffers import liability_value_tables, liability_value_usd
 from crossmargin.liquidation.config import LiquidationConfig
 from crossmargin.liquidation.execution import ExecutionModel, OracleTransfer
 from crossmargin.liquidation.journal import EventKind, LiquidationEvent, RowChange
 from crossmargin.liquidation.policies import (
     aave_close_factor,
-    bankruptcy_price_usd,
+    drift_perp_if_fee,
+    drift_spot_if_fee,
     spiral_threshold,
 )
 from crossmargin.margin.arrays import (
@@ -57,9 +60,15 @@ from crossmargin.margin.arrays import (
 )
 from crossmargin.margin.engine import apply_oracle
 from crossmargin.margin.kernel import NO_GROUPS, evaluate_groups, market_marks_usd
+from crossmargin.margin.orders import evaluate_with_orders, order_rows, with_order_rows
 from crossmargin.market.oracle import AggregatedPrice
 
 KIND_POSITION, KIND_PAIR = 0, 1
+ADL_WITHOUT_DEPTH = (
+    "bankruptcy adl cannot apply: without depth (the book's depth: section) every position "
+    "fills at the oracle, so nothing is left to auto-deleverage; deficits went to the "
+    "insurance fund, then were socialized"
+)
 _REL_EPS = 1e-12
 # group status, ordered: an account reports the worst of its groups
 HEALTHY, RESTORED, PARTIAL, STOPPED, SPIRAL, BANKRUPT = range(6)
@@ -112,6 +121,7 @@ class LiquidationResult:
     account_status: IntArray
     account_columns: tuple[FloatArray, ...]
     book_after: Book | None = None
+    notes: list[str] = field(default_factory=list)  # why a configured rule could not apply
 
     @cached_property
     def outcomes(self) -> list[AccountOutcome]:
@@ -136,6 +146,7 @@ class LiquidationResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "notes": list(self.notes),
             "flows": self.flows.to_dict(),
             "accounts": [o.to_dict() for o in self.liquidated],
             "events": [
@@ -150,10 +161,15 @@ class _Candidates:
     kind: IntArray
     row_a: IntArray  # position row, or liability balance row
     row_b: IntArray  # collateral balance row (pairs), -1 for positions
+    if_frac: FloatArray  # insurance fee of the step, fraction (fixed, or Drift's adaptive)
 
     def take(self, index: IntArray) -> _Candidates:
         return _Candidates(
-            self.group[index], self.kind[index], self.row_a[index], self.row_b[index]
+            self.group[index],
+            self.kind[index],
+            self.row_a[index],
+            self.row_b[index],
+            self.if_frac[index],
         )
 
     @property
@@ -181,6 +197,8 @@ class _State:
     pos_qty: FloatArray
     pos_funding: FloatArray
     executed: dict[tuple[int, int], FloatArray] = field(default_factory=dict)
+    #: per position row: PnL realized by the run (USD; fees apart) - a perp's bankruptcy loss
+    realized_usd: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     def copy(self) -> _State:
         return _State(
@@ -188,6 +206,7 @@ class _State:
             self.pos_qty.copy(),
             self.pos_funding.copy(),
             {k: v.copy() for k, v in self.executed.items()},
+            self.realized_usd.copy(),
         )
 
 
@@ -225,12 +244,71 @@ class LiquidationEngine:
         self.tables = replace(tables, price_usd=price_usd)
 
     def liquidate(self, accounts: Sequence[Account] | None = None) -> LiquidationResult:
-        """Liquidate every liquidatable account; the others are counterparties for ADL."""
+        """Liquidate every liquidatable account; the others are counterparties for ADL.
+
+        An account liquidatable with its open orders (margined at their worst-case fill,
+        :mod:`crossmargin.margin.orders`) first has them all cancelled - one ``cancel`` event,
+        as every venue does before it closes a position (Drift: "every liquidation
+        instruction first cancels the user's open orders") - and is then liquidated on its
+        positions alone; one that cancelling restores reports ``restored``.
+        """
         chosen = list(self.book.accounts if accounts is None else accounts)
+        cancels = self.cancel_orders(chosen)
         arrays = compile_accounts(self.tables, chosen, settle_rows=True)
         result = liquidate_arrays(self.tables, arrays, self.config, self.execution)
+        if cancels:
+            result.events = [
+                *cancels,
+                *(replace(e, seq=e.seq + len(cancels)) for e in result.events),
+            ]
+            ids = [a.id for a in chosen]
+            for event in cancels:
+                i = ids.index(event.account)
+                if result.account_status[i] == HEALTHY:
+                    result.account_status[i] = RESTORED
+            cancelled = {e.account for e in cancels}
+            chosen = [
+                a.model_copy(update={"orders": []}) if a.id in cancelled else a for a in chosen
+            ]
         result.book_after = book_with_arrays(self.book, self.tables, result.final, chosen)
+        if self.config.bankruptcy == "adl" and isinstance(self.execution, OracleTransfer):
+            result.notes.append(ADL_WITHOUT_DEPTH)
         return result
+
+    def cancel_orders(self, accounts: Sequence[Account]) -> list[LiquidationEvent]:
+        """One ``cancel`` event per account whose maint health with its orders is < 0."""
+        if not any(a.orders for a in accounts):
+            return []
+        with_rows = with_order_rows(accounts)
+        arrays = compile_accounts(self.tables, with_rows)
+        orders = order_rows(self.tables, arrays, with_rows)
+        wa, wl, _ = evaluate_with_orders(self.tables, arrays, orders, MAINT)
+        wa0, wl0, _ = evaluate_groups(self.tables, arrays, MAINT)
+        n = arrays.n_accounts
+        worst = np.full(n, np.inf)
+        np.minimum.at(worst, arrays.group_account, wa - wl)
+        before = np.bincount(arrays.group_account, wa - wl, n)
+        after = np.bincount(arrays.group_account, wa0 - wl0, n)
+        events: list[LiquidationEvent] = []
+        for i, account in enumerate(accounts):
+            if not account.orders or worst[i] >= 0.0:
+                continue
+            markets = sorted({o.market for o in account.orders})
+            events.append(
+                LiquidationEvent(
+                    seq=len(events) + 1,
+                    account=account.id,
+                    bucket="free" if account.mode == "isolated" else "cross",
+                    kind="cancel",
+                    instrument=",".join(markets),
+                    reason=f"{len(account.orders)} open orders cancelled before liquidation",
+                    maint_health_before_usd=float(before[i]),
+                    maint_health_after_usd=float(after[i]),
+                    target_health_before_usd=float(before[i]),
+                    target_health_after_usd=float(after[i]),
+                )
+            )
+        return events
 
 
 def liquidate_arrays(
@@ -263,7 +341,12 @@ class _Run:
         self.config = config
         self.execution = execution
         self.journal = journal
-        self.state = _State(arrays.bal_qty.copy(), arrays.pos_qty.copy(), arrays.pos_funding.copy())
+        self.state = _State(
+            arrays.bal_qty.copy(),
+            arrays.pos_qty.copy(),
+            arrays.pos_funding.copy(),
+            realized_usd=np.zeros(arrays.pos_qty.size),
+        )
         self.flows = Flows(insurance_fund_usd=config.insurance_fund_usd)
         self.events: list[LiquidationEvent] = []
         self.steps = np.zeros(arrays.n_groups, dtype=np.int64)
@@ -281,10 +364,10 @@ class _Run:
             [[f.liquidator_frac, f.insurance_frac] for f in fees_a], dtype=np.float64
         ).reshape(-1, 2)
         self.asset_fee = asset_fee
-        # a repayment: sale proceeds / gross = value repaid at the oracle; debt cut = value * net
-        on_asset = config.insurance_fee_on == "asset"
-        self.asset_gross: FloatArray = 1.0 + asset_fee[:, 0] + asset_fee[:, 1] * on_asset
-        self.asset_net: FloatArray = 1.0 - asset_fee[:, 1] * (not on_asset)
+        # Drift's buffer on liability value: a second kernel evaluation on unit-weight tables
+        self.unit_tables = (
+            liability_value_tables(tables) if config.buffer_on == "liability_value" else None
+        )
         self.market_lot = np.array([config.lot(s) for s in tables.market_symbols])
         self.asset_lot = np.array([config.lot(s) for s in tables.asset_symbols])
 
@@ -316,9 +399,19 @@ class _Run:
         if self.config.target == "init":
             wa_i, wl_i, _ = self.health(state, INIT, groups)
             target[sel] = wa_i[sel] - wl_i[sel]
-        else:  # maint_buffer
+        elif self.unit_tables is not None:  # maint_buffer on liability value (Drift v2)
+            value = liability_value_usd(self.unit_tables, self.arrays_of(state), groups)
+            target[sel] = maint[sel] - self.config.buffer_frac * value[sel]
+        else:  # maint_buffer on the requirement
             target[sel] = wa[sel] - wl[sel] * (1.0 + self.config.buffer_frac)
         return maint, target, equity
+
+    def pair_gross_net(self, a_c: IntArray, if_frac: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """A repayment's sale proceeds / gross = value repaid at the oracle; debt cut = value
+        x net (the insurance fee taken on the collateral, or kept from the repayment)."""
+        if self.config.insurance_fee_on == "asset":
+            return 1.0 + self.asset_fee[a_c, 0] + if_frac, np.ones(a_c.size)
+        return 1.0 + self.asset_fee[a_c, 0], 1.0 - if_frac
 
     # -- the loop -------------------------------------------------------------------------------
     def execute(self) -> None:
@@ -332,7 +425,8 @@ class _Run:
             if not need.any():
                 return
             groups = np.flatnonzero(need)
-            chosen, stuck = self.choose(groups, self.candidates(groups), maint, target)
+            cands = self.candidates(groups, target)
+            chosen, stuck = self.choose(groups, cands, maint, target)
             if chosen.size:  # before any bankruptcy: its haircuts would make maint stale
                 self.commit(chosen, self.size(chosen, target), maint, target)
                 self.steps[chosen.group] += 1
@@ -354,8 +448,12 @@ class _Run:
             )
 
     # -- candidates -----------------------------------------------------------------------------
-    def candidates(self, groups: IntArray) -> _Candidates:
-        """Every open position and every (liability, collateral) pair of the groups."""
+    def candidates(self, groups: IntArray, target: FloatArray | None = None) -> _Candidates:
+        """Every open position and every (liability, collateral) pair of the groups.
+
+        Each carries its insurance fee: the schedule's, or under ``drift_adaptive`` Drift's
+        fee at the group's current shortage ``-target`` (computed here when not given).
+        """
         arr, st, dust = self.start, self.state, self.config.dust_usd
         in_group = np.zeros(arr.n_groups, dtype=bool)
         in_group[groups] = True
@@ -381,7 +479,53 @@ class _Run:
         row_a = np.concatenate((pos_rows, rep_liab))
         row_b = np.concatenate((np.full(pos_rows.size, -1), rep_asset))
         order = np.argsort(group, kind="stable")
-        return _Candidates(group[order], kind[order], row_a[order], row_b[order])
+        cands = _Candidates(
+            group[order], kind[order], row_a[order], row_b[order], np.zeros(group.size)
+        )
+        cands.if_frac = self.insurance_fees(cands, target)
+        return cands
+
+    def insurance_fees(self, cands: _Candidates, target: FloatArray | None) -> FloatArray:
+        """Insurance fee fraction of each candidate (see :meth:`candidates`)."""
+        arr, st, tables, cfg = self.start, self.state, self.tables, self.config
+        pos = cands.kind == KIND_POSITION
+        m = arr.pos_market[cands.row_a[pos]]
+        liab, coll = cands.row_a[~pos], cands.row_b[~pos]
+        a_l, a_c = arr.bal_asset[liab], arr.bal_asset[coll]
+        fee = np.zeros(cands.size)
+        fee[pos] = self.market_fee[m, 1]
+        fee[~pos] = self.asset_fee[a_c, 1]
+        if cfg.insurance_fee_rule == "fixed" or cands.size == 0:
+            return fee
+        if target is None:
+            target = self.levels(st)[1]
+        shortage = np.maximum(-target[cands.group], 0.0)
+        # the margin ratio / liability weight with the buffer, as Drift passes them
+        on_value = cfg.buffer_on == "liability_value" and cfg.target == "maint_buffer"
+        mr = tables.margin_frac[MAINT, m]
+        lw = tables.liab_weight[MAINT, a_l]
+        buffer = cfg.buffer_frac if cfg.target == "maint_buffer" else 0.0
+        mr_buf = mr + buffer if on_value else mr * (1.0 + buffer)
+        lw_buf = lw + buffer if on_value else lw * (1.0 + buffer)
+        fee[pos] = drift_perp_if_fee(
+            shortage[pos],
+            st.pos_qty[cands.row_a[pos]],
+            self.mark_usd[m],
+            mr_buf,
+            self.market_fee[m, 0],
+            self.market_fee[m, 1],
+        )
+        fee[~pos] = drift_spot_if_fee(
+            shortage[~pos],
+            st.bal_qty[liab],
+            tables.price_usd[a_l],
+            tables.asset_weight[MAINT, a_c],
+            1.0 + self.asset_fee[a_c, 0],
+            lw_buf,
+            1.0,
+            self.asset_fee[a_c, 1],
+        )
+        return fee
 
     def choose(
         self, groups: IntArray, cands: _Candidates, maint: FloatArray, target: FloatArray
@@ -468,16 +612,21 @@ class _Run:
         pos = chosen.kind == KIND_POSITION
         units[pos] = np.abs(st.pos_qty[chosen.row_a[pos]])
         liab, coll = chosen.row_a[~pos], chosen.row_b[~pos]
-        collateral = np.minimum(st.bal_qty[coll], self.collateral_for(st, liab, coll))
+        collateral = np.minimum(
+            st.bal_qty[coll], self.collateral_for(st, liab, coll, chosen.if_frac[~pos])
+        )
         units[~pos] = np.maximum(collateral, 0.0)
         return units
 
-    def collateral_for(self, st: _State, liab: IntArray, coll: IntArray, share: Any = 1.0) -> Any:
+    def collateral_for(
+        self, st: _State, liab: IntArray, coll: IntArray, if_frac: FloatArray, share: Any = 1.0
+    ) -> Any:
         """Collateral units whose sale at the oracle repays ``share`` of each debt, with fees."""
         arr, prices = self.start, self.tables.price_usd
         a_c = arr.bal_asset[coll]
         debt_usd = -st.bal_qty[liab] * prices[arr.bal_asset[liab]] * share
-        return debt_usd * self.asset_gross[a_c] / self.asset_net[a_c] / prices[a_c]
+        gross, net = self.pair_gross_net(a_c, if_frac)
+        return debt_usd * gross / net / prices[a_c]
 
     def close_factor_fraction(self, chosen: _Candidates) -> FloatArray:
         """Aave v3: repay 50 % of the debt, 100 % below HF 0.95 or under $2000 (v3.3)."""
@@ -499,7 +648,7 @@ class _Run:
             )
         )
         units = self.full_units(st, chosen)[pair]
-        want = self.collateral_for(st, liab, coll, cf)
+        want = self.collateral_for(st, liab, coll, chosen.if_frac[pair], cf)
         x[pair] = np.minimum(1.0, np.divide(want, units, out=np.ones_like(want), where=units > 0))
         pos_hf = hf[chosen.group[~pair]] > cfg.full_close_health_factor
         x[~pair] = np.where(pos_hf, cfg.close_factor, 1.0)
@@ -575,7 +724,7 @@ class _Run:
             ref = self.mark_usd[m]
             filled, price = self.fill_by_symbol(state, 0, m, g, close, ref)
             fee_liq = np.abs(filled) * ref * self.market_fee[m, 0]
-            fee_if = np.abs(filled) * ref * self.market_fee[m, 1]
+            fee_if = np.abs(filled) * ref * cands.if_frac[pos]
             self.realize(state, r, filled, price, fee_liq + fee_if)
             rec.filled[pos], rec.requested[pos], rec.price[pos] = filled, close, price
             rec.reference[pos] = ref
@@ -589,10 +738,12 @@ class _Run:
             p_l, p_c = prices[a_l], prices[a_c]
             sell = x[pair] * self.full_units(state, cands.take(pair))
             sold, px_c = self.fill_by_symbol(state, 1, a_c, g, sell, p_c)
-            value = sold * px_c / self.asset_gross[a_c]  # repaid at the oracle, fees apart
+            if_frac = cands.if_frac[pair]
+            gross, net = self.pair_gross_net(a_c, if_frac)
+            value = sold * px_c / gross  # repaid at the oracle, fees apart
             fee_liq = value * self.asset_fee[a_c, 0]
-            fee_if = value * self.asset_fee[a_c, 1]
-            repay_usd = value * self.asset_net[a_c]
+            fee_if = value * if_frac
+            repay_usd = value * net
             # liabilities are bought back in full at the model's average price
             _, px_l = self.fill_by_symbol(state, 1, a_l, g, -repay_usd / p_l, p_l)
             repaid = repay_usd / px_l
@@ -625,6 +776,8 @@ class _Run:
         )
         state.pos_funding[rows] -= funding
         state.pos_qty[rows] -= closed
+        if state.realized_usd.size:
+            np.add.at(state.realized_usd, rows, (realized - funding) * settle_px)
 
     def commit(
         self, chosen: _Candidates, x: FloatArray, maint: FloatArray, target: FloatArray
@@ -701,9 +854,11 @@ class _Run:
         if insolvent.size == 0:
             return
         self.sell_everything(insolvent)
-        if self.close_unfilled(insolvent):
+        if bankruptcy.close_unfilled(self, insolvent):
             self.sell_everything(insolvent)
-        self.cover_deficits(insolvent)
+        if bankruptcy.settle_closed_pnl(self, insolvent):  # a loss left in a closed position
+            self.sell_everything(insolvent)
+        bankruptcy.cover_deficits(self, insolvent)
         self.status[insolvent] = BANKRUPT
 
     def spiral_reason(self, g: int) -> str:
@@ -730,221 +885,6 @@ class _Run:
                 batch = cands.take(np.flatnonzero(rank == r))
                 maint, target, _ = self.levels(self.state)
                 self.commit(batch, np.ones(batch.size), maint, target)
-
-    def close_unfilled(self, groups: IntArray) -> bool:
-        """Positions depth could not absorb: ADL against counterparties, the rest at the mark.
-
-        The bankruptcy price of each position carries its share of the group's deficit (by
-        notional; dYdX v4 shares it by maintenance margin). Returns whether any was open.
-        """
-        arr, st = self.start, self.state
-        in_group = np.zeros(arr.n_groups, dtype=bool)
-        in_group[groups] = True
-        rows = np.flatnonzero(in_group[arr.pos_group] & (st.pos_qty != 0.0))
-        if rows.size == 0:
-            return False
-        maint, target, equity = self.levels(st)
-        marks = self.mark_usd[arr.pos_market[rows]]
-        notional = np.abs(st.pos_qty[rows]) * marks
-        group_notional = np.bincount(arr.pos_group[rows], notional, arr.n_groups)[
-            arr.pos_group[rows]
-        ]
-        share = np.divide(
-            notional, group_notional, out=np.zeros_like(notional), where=group_notional > 0
-        )
-        deficit = np.maximum(-equity[arr.pos_group[rows]], 0.0)
-        changes: dict[int, list[RowChange]] = {}
-        if self.config.bankruptcy == "adl":
-            for i, r in enumerate(rows):
-                if notional[i] > self.config.dust_usd:
-                    qty = float(st.pos_qty[r])
-                    price = float(bankruptcy_price_usd(qty, marks[i], -deficit[i], share[i]))
-                    self.deleverage(int(r), price, changes)
-        left = rows[st.pos_qty[rows] != 0.0]
-        closed = st.pos_qty[left].copy()
-        self.realize(st, left, closed, self.mark_usd[arr.pos_market[left]], 0.0)
-        maint_after, target_after, _ = self.levels(st)
-        if self.journal:
-            for r, qty in zip(left, closed, strict=True):
-                g, m = int(arr.pos_group[r]), int(arr.pos_market[r])
-                self.event(
-                    g,
-                    "unfilled",
-                    self.tables.market_symbols[m],
-                    "closed at the mark (no depth)",
-                    (self.pos_change(int(r)), self.bal_change(int(arr.pos_settle_row[r]))),
-                    (maint[g], maint_after[g]),
-                    (target[g], target_after[g]),
-                    qty=qty,
-                    qty_requested=qty,
-                    price_usd=self.mark_usd[m],
-                    reference_usd=self.mark_usd[m],
-                )
-            for g, group_changes in changes.items():
-                self.event(
-                    g,
-                    "adl",
-                    "",
-                    "auto-deleveraged at the bankruptcy price",
-                    tuple(group_changes),
-                    (maint[g], maint_after[g]),
-                    (target[g], target_after[g]),
-                )
-        return True
-
-    def deleverage(self, r: int, price: float, changes: dict[int, list[RowChange]]) -> None:
-        """Close position ``r`` at ``price`` against opposite positions ranked by profit ratio
-        x leverage (largest first); every touched group's row changes land in ``changes``."""
-        arr, st = self.start, self.state
-        m, g = int(arr.pos_market[r]), int(arr.pos_group[r])
-        mark, settle_px = float(self.mark_usd[m]), float(self.settle_usd[m])
-        qty = float(st.pos_qty[r])
-        others = np.flatnonzero(
-            (arr.pos_market == m) & (np.sign(st.pos_qty) == -np.sign(qty)) & (arr.pos_group != g)
-        )
-        if others.size == 0:
-            return
-        equity = self.levels(st)[2][arr.pos_group[others]]
-        entry_usd = arr.pos_entry[others] * settle_px
-        upnl = st.pos_qty[others] * (mark - entry_usd)
-        cost_usd = np.abs(st.pos_qty[others]) * entry_usd
-        with np.errstate(over="ignore", invalid="ignore"):  # denormal costs rank first
-            ratio = np.divide(upnl, cost_usd, out=np.zeros_like(upnl), where=cost_usd > 0)
-            leverage = np.divide(
-                np.abs(st.pos_qty[others]) * mark, equity, out=np.zeros_like(upnl), where=equity > 0
-            )
-            score = np.where((upnl > 0) & (equity > 0), ratio * leverage, -np.inf)
-        score[np.isnan(score)] = -np.inf
-        for j in np.argsort(-score, kind="stable"):
-            if st.pos_qty[r] == 0.0 or not np.isfinite(score[j]):
-                break
-            o = int(others[j])
-            # signed like position r: the smaller of the two positions
-            take = (
-                float(st.pos_qty[r])
-                if abs(st.pos_qty[o]) >= abs(st.pos_qty[r])
-                else -float(st.pos_qty[o])
-            )
-            rows = np.array([r, o])
-            self.realize(st, rows, np.array([take, -take]), price, 0.0)
-            self.flows.adl_usd += take * (price - mark)
-            for row in (r, o):
-                og = int(arr.pos_group[row])
-                changes.setdefault(og, []).extend(
-                    (self.pos_change(row), self.bal_change(int(arr.pos_settle_row[row])))
-                )
-
-    def cover_deficits(self, groups: IntArray) -> None:
-        """Insurance fund first (in group order), then socialize per asset over depositors.
-
-        Each group's deficit (-equity) is covered on its negative balance rows in row order; the
-        fund pays rows in that order until empty. The loss left on each asset is spread pro rata
-        over the positive balances of that asset outside the bankrupt groups (Mango v4 token
-        bankruptcy lowers the deposit index the same way); what they cannot absorb is an
-        external socialized loss.
-        """
-        arr, st, prices, cfg = self.start, self.state, self.tables.price_usd, self.config
-        maint, target, equity = self.levels(st)
-        bankrupt = np.zeros(arr.n_groups, dtype=bool)
-        bankrupt[groups] = True
-        rows = np.flatnonzero(bankrupt[arr.bal_group] & (st.bal_qty < 0.0))
-        row_group, row_asset = arr.bal_group[rows], arr.bal_asset[rows]
-        px = prices[row_asset]
-        debt = -st.bal_qty[rows] * px
-        # the group's deficit, taken from its rows in order
-        before = _cumsum_in_group(row_group, debt) - debt
-        covered = np.clip(np.maximum(-equity[row_group], 0.0) - before, 0.0, debt)
-        # what the fund owes before each row: an exclusive prefix sum (cumsum(covered) - covered
-        # rounds at the deficits' magnitude and could overdraw the fund by a few of its ulps)
-        fund = self.flows.insurance_fund_usd
-        owed_before = np.zeros_like(covered)
-        np.cumsum(covered[:-1], out=owed_before[1:])
-        paid = np.clip(fund - owed_before, 0.0, covered)
-        left = covered - paid
-        left[left <= cfg.dust_usd] = 0.0
-        st.bal_qty[rows] += (paid + left) / px
-        paid_usd = min(float(paid.sum()), fund)  # a float sum: never more than the fund held
-        self.flows.insurance_fund_usd = fund - paid_usd
-        self.flows.insurance_paid_usd += paid_usd
-        loss_by_asset = np.bincount(row_asset, left, self.tables.n_assets)
-        reasons: dict[int, str] = {}
-        haircuts: list[tuple[int, IntArray, float]] = []
-        for asset in np.flatnonzero(loss_by_asset > 0.0):
-            a = int(asset)
-            loss = float(loss_by_asset[a])
-            depositors = np.flatnonzero(
-                (arr.bal_asset == a) & (st.bal_qty > 0.0) & ~bankrupt[arr.bal_group]
-            )
-            pool = float(st.bal_qty[depositors].sum() * prices[a])
-            haircut = min(loss / pool, 1.0) if pool > 0 else 0.0
-            st.bal_qty[depositors] *= 1.0 - haircut
-            external = loss - haircut * pool
-            self.flows.socialized_usd += loss
-            self.flows.socialized_external_usd += external
-            reasons[a] = (
-                f"socialized: {haircut:.6%} haircut on {depositors.size} depositors of "
-                f"{self.tables.asset_symbols[a]}"
-                + (f", {external:,.2f} USD beyond them" if external > 1e-9 else "")
-            )
-            haircuts.append((a, depositors, haircut * pool))
-        if not self.journal:
-            return
-        maint_after, target_after, _ = self.levels(st)
-        for i in np.flatnonzero(covered > 0.0):
-            g, r, a = int(row_group[i]), int(rows[i]), int(row_asset[i])
-            figures = (
-                (self.bal_change(r),),
-                (maint[g], maint_after[g]),
-                (target[g], target_after[g]),
-            )
-            symbol, price = self.tables.asset_symbols[a], float(px[i])
-            if paid[i] > 0.0:
-                units = paid[i] / price
-                self.event(
-                    g,
-                    "insurance",
-                    symbol,
-                    "insurance fund covers the deficit",
-                    *figures,
-                    qty=units,
-                    qty_requested=units,
-                    price_usd=price,
-                    reference_usd=price,
-                    insurance_flow_usd=-paid[i],
-                )
-            if left[i] > 0.0:
-                units = left[i] / price
-                self.event(
-                    g,
-                    "socialize",
-                    symbol,
-                    reasons[a],
-                    *figures,
-                    qty=units,
-                    qty_requested=units,
-                    price_usd=price,
-                    reference_usd=price,
-                    socialized_usd=left[i],
-                )
-        for a, depositors, absorbed in haircuts:
-            if depositors.size:
-                price = float(prices[a])
-                self.events.append(
-                    LiquidationEvent(
-                        seq=len(self.events) + 1,
-                        account="(depositors)",
-                        bucket="",
-                        kind="haircut",
-                        instrument=self.tables.asset_symbols[a],
-                        reason=reasons[a],
-                        qty=absorbed / price,
-                        qty_requested=absorbed / price,
-                        price_usd=price,
-                        reference_usd=price,
-                        socialized_usd=absorbed,
-                        changes=tuple(self.bal_change(int(d)) for d in depositors),
-                    )
-                )
 
     # -- journal --------------------------------------------------------------------------------
     def bucket_of(self, g: int) -> tuple[str, str]:
@@ -1032,15 +972,6 @@ def _rank_in_group(group: IntArray) -> IntArray:
     return np.arange(group.size) - np.searchsorted(group, group, side="left")
 
 
-def _cumsum_in_group(group: IntArray, values: FloatArray) -> FloatArray:
-    """Running sum of ``values`` restarting at each run of equal (sorted) group ids."""
-    total = np.cumsum(values)
-    first = np.searchsorted(group, group, side="left")
-    offset = np.where(first > 0, total[first - 1], 0.0) if values.size else total
-    result: FloatArray = total - offset
-    return result
-
-
 def book_with_arrays(
     book: Book, tables: MarketTables, arrays: PortfolioArrays, accounts: Sequence[Account]
 ) -> Book:
@@ -1114,7 +1045,10 @@ def replay_journal(
         arrays.pos_qty.copy(),
         arrays.pos_funding.copy(),
     )
+    cancelled: set[str] = set()
     for number, event in enumerate(events):
+        if event.kind == "cancel":
+            cancelled.add(event.account)
         for change in event.changes:
             g = group_of.get((change.account, change.bucket))
             rows = bal_row if change.kind == "balance" else pos_row
@@ -1130,4 +1064,5 @@ def replay_journal(
             else:
                 pos_qty[r], pos_funding[r] = change.qty, change.funding
     final = replace(arrays, bal_qty=bal_qty, pos_qty=pos_qty, pos_funding=pos_funding)
+    chosen = [a.model_copy(update={"orders": []}) if a.id in cancelled else a for a in chosen]
     return book_with_arrays(book, tables, final, chosen)

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from crossmargin.book.schema import Book, DepthBook
 from crossmargin.errors import InputError
 from crossmargin.margin.arrays import FloatArray
 from crossmargin.market.liquidity import OrderBook, SqrtImpact
@@ -126,3 +127,28 @@ class DepthExecution:
         slip = np.asarray(model.slippage_frac(filled), dtype=np.float64)
         average = reference_usd * (1.0 - np.sign(filled) * slip)
         return filled, average
+
+
+def execution_from_book(book: Book) -> ExecutionModel:
+    """The book's ``depth:`` section as an execution model (:class:`OracleTransfer` without)."""
+    if not book.depth:
+        return OracleTransfer()
+    books: dict[str, RelativeBook] = {}
+    impact: dict[str, SqrtImpact] = {}
+    for name, spec in book.depth.items():
+        if isinstance(spec, DepthBook):
+            books[name] = RelativeBook(
+                bid_offset_frac=np.array([lvl[0] for lvl in spec.bids], dtype=np.float64),
+                bid_qty=np.array([lvl[1] for lvl in spec.bids], dtype=np.float64),
+                ask_offset_frac=np.array([lvl[0] for lvl in spec.asks], dtype=np.float64),
+                ask_qty=np.array([lvl[1] for lvl in spec.asks], dtype=np.float64),
+            )
+        else:
+            impact[name] = SqrtImpact(
+                k=spec.k,
+                sigma_daily=spec.sigma_daily,
+                daily_volume_qty=spec.daily_volume_qty,
+                spread_frac=spec.spread_frac,
+                participation_frac=spec.participation_frac,
+            )
+    return DepthExecution(books=books, impact=impact)

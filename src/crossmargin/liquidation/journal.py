@@ -67,7 +67,17 @@ if TYPE_CHECKING:
     from crossmargin.liquidation.config import LiquidationConfig
 
 EventKind = Literal[
-    "reduce", "repay", "insurance", "socialize", "haircut", "adl", "spiral", "unfilled", "stopped"
+    "cancel",
+    "settle",
+    "reduce",
+    "repay",
+    "insurance",
+    "socialize",
+    "haircut",
+    "adl",
+    "spiral",
+    "unfilled",
+    "stopped",
 ]
 
 #: version of the JSONL framing written in every ``begin`` record

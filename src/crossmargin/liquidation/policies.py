@@ -107,3 +107,56 @@ def spiral_threshold(bonus_frac: float) -> float:
     ``debt * (1 + i) < collateral``, i.e. ``debt / collateral < 1 / (1 + i)`` (Aave CRV, 2022).
     """
     return 1.0 / (1.0 + bonus_frac)
+
+
+def drift_perp_if_fee(
+    shortage_usd: FloatLike,
+    base_qty: FloatLike,
+    price_usd: FloatLike,
+    margin_ratio_frac: FloatLike,
+    liquidator_fee_frac: FloatLike,
+    max_if_fee_frac: FloatLike,
+) -> FloatLike:
+    """Drift v2 adaptive insurance-fund fee of a perp liquidation (``calculate_perp_if_fee``).
+
+    ``min(max_if, 0.95 (mr - f_liq - shortage / (|base| P)))``, floored at 0, with ``mr`` the
+    maintenance margin ratio *with* the liquidation buffer. The fee that would take the
+    whole remaining margin of the position is never charged (the 0.95 keeps a margin of 5 %).
+    Drift's test: shortage $20, 10 base at $100, mr 5 %, f_liq 1 %, cap 5 % -> 1.9 %.
+    """
+    base = np.abs(np.asarray(base_qty, dtype=np.float64))
+    notional = base * np.asarray(price_usd, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_notional = np.where(notional > 0, np.asarray(shortage_usd) / notional, np.inf)
+    implied = 0.95 * (np.asarray(margin_ratio_frac) - liquidator_fee_frac - per_notional)
+    ok = (notional > 0) & (np.asarray(margin_ratio_frac) > liquidator_fee_frac)
+    out = np.where(ok, np.clip(implied, 0.0, max_if_fee_frac), 0.0)
+    return float(out) if out.ndim == 0 else out
+
+
+def drift_spot_if_fee(
+    shortage_usd: FloatLike,
+    liability_qty: FloatLike,
+    liability_price_usd: FloatLike,
+    asset_weight: FloatLike,
+    asset_multiplier: FloatLike,
+    liability_weight: FloatLike,
+    liability_multiplier: FloatLike,
+    max_if_fee_frac: FloatLike,
+) -> FloatLike:
+    """Drift v2 adaptive insurance-fund fee of a borrow liquidation (``calculate_spot_if_fee``).
+
+    ``min(max_if, (lw - aw am / lm - shortage / (tokens P)) / lw)``, floored at 0; ``lw`` is the
+    maintenance liability weight *plus* the buffer, ``am = 1 + asset liquidator fee``,
+    ``lm = 1 - liability liquidator fee``. Drift's test: shortage $5, 1 token at $100, aw 1,
+    am 1.01, lw 1.1, cap 5 % -> 3.6363 %.
+    """
+    lw = np.asarray(liability_weight, dtype=np.float64)
+    value = np.abs(np.asarray(liability_qty)) * np.asarray(liability_price_usd)
+    aw_eff = np.asarray(asset_weight) * np.asarray(asset_multiplier) / liability_multiplier
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_value = np.where(value > 0, np.asarray(shortage_usd) / value, np.inf)
+        implied = (lw - aw_eff - per_value) / lw
+    ok = (value > 0) & (aw_eff < lw) & (lw > 0)
+    out = np.where(ok, np.clip(implied, 0.0, max_if_fee_frac), 0.0)
+    return float(out) if out.ndim == 0 else out

@@ -92,6 +92,7 @@ def execution_for(
     view: LocatedView,
     base_dir: Path | None = None,
     shocks: Mapping[str, float] | None = None,
+    inner: ExecutionModel | None = None,
 ) -> LocatedExecution | None:
     """The located execution of a compiled book, with the book's pools as the depth of the
     locations that name one; ``None`` when the book has nothing located.
@@ -100,6 +101,7 @@ def execution_for(
     pool of a shocked base asset along its curve to ``pool price x (1 + move)`` first: before a
     liquidation trades, arbitrageurs have already carried the shock into the pool (without it a
     pool would still quote the pre-crash price and liquidations would sell above the oracle).
+    ``inner`` executes the home symbols (the book's ``depth:`` section; oracle price without).
     """
     if not view.where:
         return None
@@ -113,4 +115,6 @@ def execution_for(
         if move is not None:
             pool = pool.with_price(pool.price * (1.0 + move))
         pools[name] = pool
-    return LocatedExecution(view, pools=pools)
+    if inner is None:
+        return LocatedExecution(view, pools=pools)
+    return LocatedExecution(view, inner=inner, pools=pools)

@@ -45,6 +45,12 @@ from crossmargin.margin.arrays import (
     compile_market,
 )
 from crossmargin.margin.kernel import evaluate_groups, market_marks_usd
+from crossmargin.margin.orders import (
+    OrderRows,
+    evaluate_with_orders,
+    order_rows,
+    with_order_rows,
+)
 from crossmargin.market.oracle import AggregatedPrice, OracleState
 
 if TYPE_CHECKING:
@@ -54,6 +60,9 @@ if TYPE_CHECKING:
 #: moves of 0.1 % to 100 % down and 0.1 % to 1,000,000x up, log-spaced.
 _DOWN_GRID = 1.0 - np.concatenate([np.logspace(-3, 0, 60)[:-1], [1.0]])
 _UP_GRID = 1.0 + np.logspace(-3, 6, 100)
+#: coarser brackets for portfolio-margin accounts (each point revalues the scenario grid)
+_PM_DOWN_GRID = 1.0 - np.concatenate([np.logspace(-3, 0, 24)[:-1], [1.0 - 1e-6]])
+_PM_UP_GRID = 1.0 + np.logspace(-3, 3, 30)
 _ROOT_ITERATIONS = 100
 _ROOT_RTOL = 1e-12
 
@@ -190,6 +199,7 @@ class MarginArrays:
     weighted_assets: FloatArray  # [2, n_groups] init/maint
     weighted_liabs: FloatArray  # [2, n_groups]
     equity: FloatArray  # [n_groups]
+    orders: OrderRows | None = None  # open orders, margined at their worst-case fill
 
     @property
     def health(self) -> FloatArray:
@@ -211,16 +221,31 @@ class MarginArrays:
 
 
 def evaluate_arrays(
-    tables: MarketTables, arrays: PortfolioArrays, price_usd: FloatArray | None = None
+    tables: MarketTables,
+    arrays: PortfolioArrays,
+    price_usd: FloatArray | None = None,
+    orders: OrderRows | None = None,
+    init_funding: FloatArray | None = None,
 ) -> MarginArrays:
-    """Run the kernel at both levels on a batch."""
+    """Run the kernel at both levels on a batch (open orders at their worst-case fill).
+
+    ``init_funding`` replaces the positions' funding at init only: perp base values at the
+    stable price (:func:`init_stable_funding`). Equity is the maint evaluation's.
+    """
     prices = tables.price_usd if price_usd is None else price_usd
     wa = np.empty((2, arrays.n_groups))
     wl = np.empty((2, arrays.n_groups))
     equity = np.empty(arrays.n_groups)
     for level in (INIT, MAINT):
-        evaluate_groups(tables, arrays, level, prices, out=(wa[level], wl[level], equity))
-    return MarginArrays(tables, arrays, prices, wa, wl, equity)
+        out = (wa[level], wl[level], equity)
+        rows = arrays
+        if level == INIT and init_funding is not None:
+            rows = replace(arrays, pos_funding=init_funding)
+        if orders is None or orders.empty:
+            evaluate_groups(tables, rows, level, prices, out=out)
+        else:
+            evaluate_with_orders(tables, rows, orders, level, prices, out=out)
+    return MarginArrays(tables, arrays, prices, wa, wl, equity, orders)
 
 
 def liquidation_price_arrays(result: MarginArrays) -> tuple[FloatArray, FloatArray]:
@@ -243,7 +268,12 @@ def liquidation_price_arrays(result: MarginArrays) -> tuple[FloatArray, FloatArr
         groups = exposed[:, a]
 
         def health_at(mult: FloatArray, asset: int = int(a)) -> FloatArray:
-            wa, wl, _ = evaluate_groups(tables, arrays, MAINT, result.price_usd, asset, mult)
+            if result.orders is not None and not result.orders.empty:
+                wa, wl, _ = evaluate_with_orders(
+                    tables, arrays, result.orders, MAINT, result.price_usd, asset, mult
+                )
+            else:
+                wa, wl, _ = evaluate_groups(tables, arrays, MAINT, result.price_usd, asset, mult)
             return wa - wl
 
         for grid, out in ((_DOWN_GRID, below), (_UP_GRID, above)):
@@ -475,9 +505,12 @@ class MarginEngine:
         self.tables = compile_market(book)
         self._account_index: dict[int, int] | None = None
         self.oracle_states: dict[str, OracleState] = {}
+        #: per asset, init price / mid for a long and a short base (stable price, Mango v4)
+        self.init_price_ratio: tuple[FloatArray, FloatArray] | None = None
         if oracle:
             self.tables = apply_oracle(self.tables, oracle)
             self.oracle_states = {sym: agg.state for sym, agg in oracle.items()}
+            self.init_price_ratio = init_price_ratios(self.tables, oracle)
 
     def evaluate(
         self,
@@ -487,8 +520,19 @@ class MarginEngine:
     ) -> MarginArrays:
         """Kernel results for a batch of accounts (default: all accounts of the book)."""
         chosen = self.book.accounts if accounts is None else accounts
+        prices_usd = self.tables.prices_with(dict(prices or {}))
+        orders = None
+        if any(account.orders for account in chosen):
+            chosen = with_order_rows(chosen)
         arrays = compile_accounts(self.tables, chosen, mode)
-        return evaluate_arrays(self.tables, arrays, self.tables.prices_with(dict(prices or {})))
+        if any(account.orders for account in chosen):
+            orders = order_rows(self.tables, arrays, chosen)
+        init_funding = None
+        if self.init_price_ratio is not None:
+            init_funding = init_stable_funding(
+                self.tables, arrays, prices_usd, *self.init_price_ratio
+            )
+        return evaluate_arrays(self.tables, arrays, prices_usd, orders, init_funding)
 
     def margin(
         self,
@@ -512,7 +556,9 @@ class MarginEngine:
         price_usd = result.price_usd
         for i, account in enumerate(chosen):
             if (mode or account.mode) == "portfolio":
-                reports[i] = self._portfolio_report(reports[i], account, price_usd)
+                reports[i] = self._portfolio_report(
+                    reports[i], account, price_usd, with_liquidation_prices
+                )
                 if reports[i].portfolio is not None:
                     _check_portfolio_finite(reports[i], account, prices)
         return reports
@@ -546,7 +592,11 @@ class MarginEngine:
             return None
 
     def _portfolio_report(
-        self, report: AccountMargin, account: Account, price_usd: FloatArray
+        self,
+        report: AccountMargin,
+        account: Account,
+        price_usd: FloatArray,
+        with_liquidation_prices: bool = True,
     ) -> AccountMargin:
         if not account.positions:
             return replace(report, mode="portfolio")
@@ -560,10 +610,48 @@ class MarginEngine:
             init=init,
             maint=maint,
             liquidatable=maint.health_usd < 0.0,
-            liquidation_prices={},
+            liquidation_prices=self.portfolio_liquidation_prices(account, price_usd)
+            if with_liquidation_prices
+            else {},
             buckets=(bucket,),
             portfolio=result,
         )
+
+    def portfolio_liquidation_prices(
+        self, account: Account, price_usd: FloatArray
+    ) -> dict[str, LiquidationPrice]:
+        """Per asset the account holds or trades on: the nearest prices below and above where
+        its scenario-grid maint margin (mark-to-market - MM requirement) crosses zero, other
+        prices fixed. The same search as the kernel accounts' (a log-spaced bracket, then
+        Illinois regula falsi), each point a full portfolio-margin revaluation."""
+        tables = self.tables
+        assets = {tables.asset_id(s) for s, q in account.balances.items() if q != 0.0}
+        for position in account.positions:
+            m = tables.market_id(position.market)
+            assets |= {int(tables.market_underlying[m]), int(tables.market_settle[m])}
+        h0 = np.array([self.portfolio_result(account, price_usd).maint.margin_usd])
+        out: dict[str, LiquidationPrice] = {}
+        for a in sorted(assets):
+
+            def health_at(mult: FloatArray, asset: int = a) -> FloatArray:
+                moved = price_usd.copy()
+                moved[asset] *= float(mult[0])
+                if not moved[asset] > 0.0:  # a price of 0: the PM revaluation needs > 0
+                    moved[asset] = price_usd[asset] * 1e-12
+                try:
+                    margin = self.portfolio_result(account, moved).maint.margin_usd
+                except InputError:  # e.g. an option that cannot be valued at this price
+                    margin = math.nan
+                return np.array([margin if math.isfinite(margin) else -math.inf])
+
+            found = []
+            for grid in (_PM_DOWN_GRID, _PM_UP_GRID):
+                root = _first_crossing(health_at, h0, grid, np.array([True]))[0]
+                found.append(None if math.isnan(root) else float(root * price_usd[a]))
+            out[tables.asset_symbols[a]] = LiquidationPrice(
+                tables.asset_symbols[a], float(price_usd[a]), found[0], found[1]
+            )
+        return out
 
     def account_margin(
         self,
@@ -833,6 +921,53 @@ def _liquidation_prices_of(
     return out
 
 
+def init_price_ratios(
+    tables: MarketTables, oracle: Mapping[str, AggregatedPrice]
+) -> tuple[FloatArray, FloatArray]:
+    """Per asset: init price of a long base / mid and of a short base / mid (1 without a
+    quote): ``min(P - c, stable) / P`` and ``max(P + c, stable) / P`` (Mango v4 ``Prices``)."""
+    long_ratio = np.ones(tables.n_assets)
+    short_ratio = np.ones(tables.n_assets)
+    for symbol, aggregated in oracle.items():
+        a = tables.asset_id(symbol, f"oracle.{symbol}")
+        mid = aggregated.price_usd
+        long_ratio[a] = aggregated.init_asset_price_usd / mid
+        short_ratio[a] = aggregated.init_liab_price_usd / mid
+    return long_ratio, short_ratio
+
+
+def init_stable_funding(
+    tables: MarketTables,
+    arrays: PortfolioArrays,
+    price_usd: FloatArray,
+    long_ratio: FloatArray,
+    short_ratio: FloatArray,
+) -> FloatArray:
+    r"""Funding rows that put each perp / future base at its init price (Mango v4).
+
+    Mango values a perp's base at init at ``min(oracle, stable)`` when long and
+    ``max(oracle, stable)`` when short, weighted ``1 -/+ mr``: the contribution
+    ``q P_i - mr |q| P_i``. With :math:`P_i = r P` the kernel gets it at the mark through the
+    funding term: :math:`f_i = f + (q - mr|q|)\,M (1 - r) / S` - exact under the
+    ``settle_netted`` convention (the contribution is linear in the base value), the PnL part
+    of it under ``separate``. Options keep their premium.
+    """
+    m = arrays.pos_market
+    q = arrays.pos_qty
+    ratio = np.where(
+        q > 0.0, long_ratio[tables.market_underlying[m]], short_ratio[tables.market_underlying[m]]
+    )
+    mark = market_marks_usd(tables, price_usd)[m]
+    settle = price_usd[tables.market_settle[m]]
+    weighted_base = q - tables.margin_frac[INIT, m] * np.abs(q)
+    linear = ~tables.market_is_option[m] & (settle > 0.0)
+    shift = np.divide(
+        weighted_base * mark * (1.0 - ratio), settle, out=np.zeros_like(q), where=linear
+    )
+    result: FloatArray = arrays.pos_funding + shift
+    return result
+
+
 def apply_oracle(tables: MarketTables, oracle: Mapping[str, AggregatedPrice]) -> MarketTables:
     """Tables priced and weighted from an oracle snapshot.
 
@@ -914,6 +1049,7 @@ def apply_changes(
                 "profile": account.profile,
                 "balances": balances,
                 "positions": [p.model_dump() for p in positions.values()],
+                "orders": [o.model_dump() for o in account.orders],
             }
         )
     except ValidationError as exc:  # e.g. a balance or position pushed beyond the bounds

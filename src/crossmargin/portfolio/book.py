@@ -10,8 +10,9 @@ For accounts with ``mode: portfolio`` and for ``compare``'s portfolio column. Th
   risk kernel marks the option with (its ``mark_vol``, or the Black-76 vol implied by its
   ``mark_price``: :func:`crossmargin.margin.arrays.compile_market`), so both margin models
   value an option alike;
-* perps and dated futures are linear perps at their mark (a future's expiry is ignored),
-  valued at their unrealized PnL ``qty (mark - entry) - funding`` (USD);
+* perps and dated futures are linear perps at their mark, valued at their unrealized PnL
+  ``qty (mark - entry) - funding`` (USD); a future carries its years to expiry from ``as_of``
+  (0 without one) for the roll shock of profiles that have one (Deribit);
 * a positive balance of an underlying is collateral shocked with it in every scenario
   (risk-cancelling, as Derive's base collateral) and, its price risk being in the grid, takes
   no haircut; any other positive balance is collateral with haircuts ``1 - maint_asset_weight``
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from crossmargin.book.schema import Account, Book, OptionMarket
+from crossmargin.book.schema import Account, Book, FutureMarket, OptionMarket
 from crossmargin.errors import InputError, NotSupportedError
 from crossmargin.margin.arrays import FloatArray, MarketTables, compile_market
 from crossmargin.margin.kernel import market_marks_usd
@@ -86,6 +87,10 @@ def portfolio_from_book(
             )
         else:
             mark = float(marks[m])
+            t_yrs = 0.0
+            if isinstance(market, FutureMarket) and book.as_of is not None:
+                seconds = (market.expiry - book.as_of).total_seconds()
+                t_yrs = max(seconds, 0.0) / (365.0 * 86_400.0)
             perps.append(
                 {
                     "underlying": market.underlying,
@@ -93,6 +98,7 @@ def portfolio_from_book(
                     "mark_usd": mark,
                     "value_usd": position.qty * (mark - position.entry_price * settle)
                     - position.unrealized_funding * settle,
+                    "t_yrs": t_yrs,
                 }
             )
     cash = 0.0

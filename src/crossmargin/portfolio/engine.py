@@ -28,8 +28,17 @@ mark vols, scaled with time (Derive ``PMRMLib_2._addBasisContingency``):
 
     B_u = \sum_e \min(V_e(m_{up}) - V_e,\; V_e(m_{down}) - V_e,\; 0)\,(a + b T_e)
 
+Deribit's extended table (``tail_delta_one: clamped``): in a tail scenario, perps, futures and
+shocked collateral take the move clamped to the regular range, undampened; only options see
+the tail move (the pme/simulate example: BTC-PERPETUAL's extended entries equal its +-16 %
+ones).
+
 The worst PnL of the underlying is :math:`W_u = \min(B_u, \min_s \Pi_s)` (without a basis
-contingency, :math:`\min(0, \min_s \Pi_s)`), its loss :math:`L_u = -W_u \ge 0`. Across
+contingency, :math:`\min(0, \min_s \Pi_s)`), its loss :math:`L_u = -W_u + R_u \ge 0` with
+Deribit's roll shock :math:`R_u = \sum_p |q_p| S \max(a T_p, r_{min})` (``roll_annual_frac``
+:math:`a`, ``roll_min_frac`` :math:`r_{min}`, :math:`T_p` a future's years to expiry, 0 for a
+perp; 0 without them): :math:`L_u` is Deribit's ``risk_matrix_margin`` (worst case + roll
+shock) and MM :math:`= 0.8 L_u`. Across
 underlyings the losses add up (``aggregation: sum``, Derive's one-underlying accounts and
 Deribit's segregated currencies), or combine as :math:`\sqrt{L^\top C L}` with a correlation
 matrix :math:`C` (``aggregation: correlation``; missing pairs count as 1, so the default equals
@@ -129,13 +138,14 @@ class UnderlyingRisk:
     basis_contingency_usd: float  # a PnL, <= 0
     worst_pnl_usd: float  # <= 0
     worst_scenario: int | None  # None: the basis contingency (or no loss at all) is the worst
-    loss_usd: float  # -worst_pnl_usd
+    loss_usd: float  # -worst_pnl_usd + roll_shock_usd
     expiry_names: tuple[str, ...]
     expiry_mtm_usd: FloatArray  # [n_e] mark value of each expiry's options
     vol_up_mult: FloatArray  # [n_e]
     vol_down_mult: FloatArray  # [n_e]
     static_discount_pos: FloatArray  # [n_e]
     static_discount_neg: FloatArray  # [n_e]
+    roll_shock_usd: float = 0.0  # >= 0, Deribit's roll shock (part of the risk matrix margin)
 
     @property
     def worst_label(self) -> str:
@@ -414,6 +424,15 @@ def _underlying_risk(
 
     p0, p1 = int(portfolio.perp_start[u]), int(portfolio.perp_start[u + 1])
     move = mult - 1.0
+    if profile.tail_delta_one == "clamped":
+        # Deribit's extended table: delta-one PnL at the move clamped to the regular range
+        regular = np.array([k == "regular" for k in grid.kind])
+        tail = np.array([k == "tail" for k in grid.kind])
+        if regular.any():
+            lo, hi = float(move[regular].min()), float(move[regular].max())
+            move = np.where(tail, np.clip(move, lo, hi), move)
+            damp = np.where(tail, 1.0, damp)
+        mult = 1.0 + move
     if coin:  # a perp: Q m'/(1+m') coin for a move m' = m - 1, in USD at today's spot
         perp_qty = float(portfolio.perp_qty[p0:p1].sum())
         perp_pnl = perp_qty * float(portfolio.spot_usd[u]) * move / mult * damp
@@ -424,6 +443,16 @@ def _underlying_risk(
         shocked_collateral = portfolio.collateral_value_usd[portfolio.collateral_underlying == u]
         collateral_pnl = float(shocked_collateral.sum()) * move * damp
     pnl = option_pnl + perp_pnl + collateral_pnl
+
+    # roll shock (Deribit): |q| S max(annual x T, min) per perp / future, added to the loss
+    c = profile.contingency
+    roll = float(
+        (
+            np.abs(portfolio.perp_qty[p0:p1])
+            * float(portfolio.spot_usd[u])
+            * np.maximum(c.roll_annual_frac * portfolio.perp_t_yrs[p0:p1], c.roll_min_frac)
+        ).sum()
+    )
 
     floor = min(basis_pnl, 0.0)  # Derive starts the minimum at the basis contingency (<= 0)
     worst_index = int(np.argmin(pnl))
@@ -441,13 +470,14 @@ def _underlying_risk(
         basis_contingency_usd=basis_pnl,
         worst_pnl_usd=worst_pnl,
         worst_scenario=worst,
-        loss_usd=-worst_pnl,
+        loss_usd=-worst_pnl + roll,
         expiry_names=portfolio.expiry_names[e0:e1],
         expiry_mtm_usd=mtm.copy(),
         vol_up_mult=up[e0:e1],
         vol_down_mult=down[e0:e1],
         static_discount_pos=beta_pos[e0:e1],
         static_discount_neg=beta_neg[e0:e1],
+        roll_shock_usd=roll,
     )
 
 
@@ -498,6 +528,7 @@ def result_to_dict(result: PortfolioMarginResult, scenarios: bool = True) -> dic
             "worst_pnl_usd": r.worst_pnl_usd,
             "worst_scenario": r.worst_label,
             "basis_contingency_usd": r.basis_contingency_usd,
+            "roll_shock_usd": r.roll_shock_usd,
             "expiries": [
                 {
                     "name": name,

@@ -87,6 +87,7 @@ class Portfolio:
     perp_qty: FloatArray  # [n_p]
     perp_mark_usd: FloatArray  # [n_p] > 0
     perp_value_usd: FloatArray  # [n_p]
+    perp_t_yrs: FloatArray  # [n_p] time to expiry of a dated future, years; 0: perpetual
     perp_start: IntArray  # [n_u + 1]
 
     collateral_names: tuple[str, ...]
@@ -174,6 +175,7 @@ def portfolio_from_arrays(
     perp_qty: npt.ArrayLike = (),
     perp_mark_usd: npt.ArrayLike = (),
     perp_value_usd: npt.ArrayLike | None = None,
+    perp_t_yrs: npt.ArrayLike | None = None,
     collateral_names: Sequence[str] = (),
     collateral_value_usd: npt.ArrayLike = (),
     collateral_underlying: npt.ArrayLike | None = None,
@@ -250,6 +252,8 @@ def portfolio_from_arrays(
     p_mark = _floats("perp_mark_usd", perp_mark_usd, n_p)
     _check("perp_mark_usd", p_mark, p_mark > 0.0, "must be > 0")
     p_value = _optional("perp_value_usd", perp_value_usd, n_p, 0.0)
+    p_t = _optional("perp_t_yrs", perp_t_yrs, n_p, 0.0)
+    _check("perp_t_yrs", p_t, p_t >= 0.0, "must be >= 0 (years to a future's expiry)")
 
     c_value = _floats("collateral_value_usd", collateral_value_usd)
     n_c = c_value.shape[0]
@@ -310,6 +314,7 @@ def portfolio_from_arrays(
         perp_qty=p_qty[p_order],
         perp_mark_usd=p_mark[p_order],
         perp_value_usd=p_value[p_order],
+        perp_t_yrs=p_t[p_order],
         perp_start=_offsets(p_und_sorted, n_u),
         collateral_names=c_names,
         collateral_value_usd=c_value,
@@ -411,12 +416,16 @@ class OptionSpec(_Model):
 
 
 class PerpSpec(_Model):
-    """A perpetual position; ``value_usd`` is its unrealized PnL plus unsettled funding."""
+    """A perpetual (or dated future) position; ``value_usd`` is its unrealized PnL plus
+    unsettled funding."""
 
     underlying: Name
     qty: FiniteFloat
     mark_usd: PositiveFloat
     value_usd: FiniteFloat = 0.0
+    t_yrs: NonNegativeFloat = Field(
+        0.0, description="A dated future's time to expiry, years (0: a perpetual); roll shock."
+    )
 
 
 class CollateralSpec(_Model):
@@ -528,6 +537,7 @@ class PortfolioSpec(_Model):
             perp_qty=[p.qty for p in self.perps],
             perp_mark_usd=[p.mark_usd for p in self.perps],
             perp_value_usd=[p.value_usd for p in self.perps],
+            perp_t_yrs=[p.t_yrs for p in self.perps],
             collateral_names=[c.name for c in self.collaterals],
             collateral_value_usd=[c.amount * c.price_usd / stable for c in self.collaterals],
             collateral_underlying=np.array(

@@ -11,9 +11,14 @@ underlyings. Built-in profiles (``get_profile(name)``):
   ``getPMRM2Params`` in v2-core ``scripts/config-mainnet.sol`` (commit 7736900d).
 * ``deribit`` - Deribit's standard (segregated) portfolio margin: a price range (BTC 16 %;
   ETH 18 % per issue #3, no citable page found) in 9 evenly spaced buckets, each with vol
-  up / same / down; the extended table (-66 % .. +500 %, vol up only, a fraction
-  ``range/|move|`` of the PnL); PnL in the coin (``Q m / (1 + m)`` for a perp);
-  MM = 0.8 x IM. Sources: support.deribit.com "Portfolio Margin" (article 25944756247837)
+  up / same / down; the extended table (-66 % .. +500 %, vol up only): options take a
+  fraction ``range/|move|`` of their PnL (Deribit's dampener is not published), perps and
+  futures the move clamped to the range (``tail_delta_one: clamped``, as the example's
+  extended risk vectors show); PnL in the coin (``Q m / (1 + m)`` for a perp or future);
+  the roll shock ``|q| max(0.075 T, 0.01)`` coin per perp / future; MM = 0.8 x the risk
+  matrix margin (worst case + roll shock). The pme/simulate example's worst case, roll
+  shock, risk matrix margin and MM are reproduced (tests/portfolio/test_deribit_pme.py).
+  Sources: support.deribit.com "Portfolio Margin" (article 25944756247837)
   and the ``model_params`` of ``private/pme/simulate`` (docs.deribit.com: price_range 0.16,
   volatility_range_up 0.5 / down 0.25, vega powers 0.3 / 0.13, min_volatility_for_shock_up
   0.5, buckets_count 4, mm_factor 0.8).
@@ -120,6 +125,14 @@ class ContingencyParams(_Model):
         0.0, description="Cash-asset price below which the IM loss factor rises (0: off)."
     )
     peg_loss_factor: NonNegativeFloat = 0.0
+    roll_annual_frac: NonNegativeFloat = Field(
+        0.0,
+        description="Roll shock (Deribit annualised_move_risk): a perp or future of |q| adds "
+        "|q| S max(roll_annual_frac T, roll_min_frac) to the loss (T: years to expiry).",
+    )
+    roll_min_frac: NonNegativeFloat = Field(
+        0.0, description="Floor of the roll shock per unit of notional (min_annualised_move)."
+    )
 
 
 class Profile(_Model):
@@ -150,6 +163,12 @@ class Profile(_Model):
         "as on coin-settled venues (Deribit); reported in USD at today's spot.",
     )
     aggregation: Literal["sum", "correlation"] = "sum"
+    tail_delta_one: Literal["full", "clamped"] = Field(
+        "full",
+        description="Tail scenarios for perps, futures and shocked collateral: 'full' takes "
+        "the tail move, dampened; 'clamped' (Deribit's extended table) takes the move "
+        "clamped to the regular range, undampened - only options see the tail move.",
+    )
     correlation: dict[str, dict[str, Annotated[float, Field(ge=-1, le=1)]]] = Field(
         default_factory=dict,
         description="Pairwise correlation of underlyings' worst losses (missing pairs: 1).",
@@ -348,10 +367,17 @@ def deribit_profile() -> Profile:
         scenarios=grid(0.16),
         scenarios_by_underlying={"BTC": grid(0.16), "ETH": grid(0.18)},
         vol_shock=vol_shock,
-        contingency=ContingencyParams(option_mm_frac=0.008, option_im_frac=0.002),
+        # roll shock: btc annualised_move_risk 0.075, min_annualised_move 0.01 (pme/simulate)
+        contingency=ContingencyParams(
+            option_mm_frac=0.008,
+            option_im_frac=0.002,
+            roll_annual_frac=0.075,
+            roll_min_frac=0.01,
+        ),
         mm_loss_factor=0.8,
         im_loss_factor=1.0,
         settlement="coin",
+        tail_delta_one="clamped",
     )
 
 

@@ -122,8 +122,10 @@ def test_es_at_least_var_and_var_monotone_in_confidence(
     lo, hi = sorted((c1, c2))
     v_lo, e_lo = var_es(x, lo)
     v_hi, e_hi = var_es(x, hi)
-    assert e_lo >= v_lo and e_hi >= v_hi
-    assert v_hi >= v_lo and e_hi >= e_lo
+    # ES is a mean of tail losses: summation may round it a few ulp below an equal VaR
+    slack = 1e-12 * max(1.0, float(np.max(np.abs(x))))
+    assert e_lo >= v_lo - slack and e_hi >= v_hi - slack
+    assert v_hi >= v_lo and e_hi >= e_lo - slack
 
 
 @given(st.floats(0.0, 1e7), st.floats(0.5, 0.999), st.floats(-3.0, 3.0), st.floats(0.0, 10.0))

@@ -5,13 +5,14 @@
 
 1. A generated book (crossmargin.simulation.generate) of ``--accounts`` accounts, ETH -25 %,
    cascade to the fixed point with the liquidation engine (partial liquidation, fees) and with
-   the fast close-out model. The engine model: screened (only the groups a bound says can
-   cross zero are revalued after the first round; health quantiles off, as the benchmark does
-   not report them), revaluing every group every round (the previous path: must give identical rounds,
-   final rows and prices, else exit 1), and with the per-round health quantiles on (every
-   group revalued: the quantiles need every health). Peer, same run: the engine run account
-   by account (a batch of one per liquidatable account, as a per-account liquidator bot
-   does) on ``--peer-accounts`` of the first round's liquidatable accounts, scaled to all.
+   the fast close-out model, on one pinned core. The engine model three ways: screened (only
+   the groups a bound says can cross zero are revalued after the first round; health
+   quantiles off, as this benchmark does not report them); revaluing every group every round
+   (the previous path: rounds, final rows and prices must be identical, else exit 1); and
+   with the per-round health quantiles on (every group revalued: quantiles need every
+   health). Peer, same run: the engine run account by account (a batch of one per
+   liquidatable account, as a per-account liquidator bot does) on ``--peer-accounts`` of the
+   first round's liquidatable accounts, scaled to all.
 2. Monte Carlo: ``--mc-paths`` GBM-with-jumps paths over ``--mc-accounts`` accounts, one
    close-out cascade per path, on two threads; prints the bad-debt VaR/ES and the time.
 """

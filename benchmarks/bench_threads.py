@@ -6,7 +6,8 @@ Four parallel paths, each timed on one thread and on every core in the same run 
 * the risk kernel (``evaluate_groups(parallel=True)``: numba ``prange`` over blocks of
   groups) against the serial kernel, on the bench_kernel book of 10k to 1M accounts;
 * portfolio margin (``portfolio_margin``: numba ``prange`` over scenarios), on the
-  bench_portfolio account of 1k to 100k options, ``numba.set_num_threads(1)`` against all;
+  bench_portfolio account of 1k to 100k options, one thread against all, and the engine's
+  own choice (``crossmargin._threads.idle_threads``: idle cores, one below 1M revaluations);
 * Monte Carlo VaR revaluation (``ScenarioRevaluer.revalue``: chunks of tiled scenarios on
   worker threads), bench_var's 50-position account, 1k to 100k paths, ``threads=1`` against 2;
 * Monte Carlo cascades (``run_monte_carlo``, close-out model): a serial executor against
@@ -42,6 +43,7 @@ from bench_var import synthetic_book as var_book
 from crossmargin.book import load_demo_book
 from crossmargin.margin.arrays import MAINT, compile_market
 from crossmargin.margin.kernel import evaluate_groups
+from crossmargin.portfolio import engine as pm_engine
 from crossmargin.portfolio import get_profile, portfolio_margin
 from crossmargin.risk.revalue import ScenarioRevaluer
 from crossmargin.risk.var import fit_t_copula, simulate_t_copula
@@ -62,11 +64,11 @@ def _median(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def _row(name: str, size: str, one_s: float, all_s: float, same: bool) -> None:
+def _row(name: str, size: str, one_s: float, all_s: float, same: bool, auto: str = "") -> None:
     winner = "all cores" if all_s < one_s else "one thread"
     print(
-        f"{name:22s} {size:>10s}   1 thread {one_s * 1e3:9.2f} ms   all {all_s * 1e3:9.2f} ms   "
-        f"speed-up {one_s / all_s:5.2f}x   faster: {winner}   same result: {same}"
+        f"{name:22s} {size:>12s}   1 thread {one_s * 1e3:9.2f} ms   all {all_s * 1e3:9.2f} ms   "
+        f"speed-up {one_s / all_s:5.2f}x   faster: {winner:10s}   same result: {same}{auto}"
     )
     if not same:
         raise SystemExit(f"{name} {size}: one thread and all cores disagree")
@@ -87,13 +89,23 @@ def kernel_rows(sizes: list[int], repeats: int) -> None:
 def portfolio_rows(sizes: list[int], repeats: int) -> None:
     profile = get_profile("derive-pm2")
     threads = numba.config.NUMBA_NUM_THREADS
+    choose = pm_engine._threads_for
     for n in sizes:
         portfolio = synthetic_portfolio(n)
-        numba.set_num_threads(1)
-        one_s, one = _median(lambda p=portfolio: portfolio_margin(p, profile), repeats)
-        numba.set_num_threads(threads)
-        all_s, par = _median(lambda p=portfolio: portfolio_margin(p, profile), repeats)
-        _row("portfolio margin", f"{n:,} opt", one_s, all_s, one.maint == par.maint)
+        columns = profile.grid("ETH").n + 3
+
+        def run(p: Any = portfolio) -> Any:
+            return portfolio_margin(p, profile)
+
+        auto_s, _ = _median(run, repeats)  # the engine's own choice
+        auto_threads = choose(n * columns)
+        pm_engine._threads_for = lambda _work: 1  # type: ignore[assignment]
+        one_s, one = _median(run, repeats)
+        pm_engine._threads_for = lambda _work: threads  # type: ignore[assignment]
+        all_s, par = _median(run, repeats)
+        pm_engine._threads_for = choose
+        auto = f"   default: {auto_threads} thread(s) {auto_s * 1e3:9.2f} ms"
+        _row("portfolio margin", f"{n:,} opt", one_s, all_s, one.maint == par.maint, auto)
 
 
 def var_rows(sizes: list[int], repeats: int) -> None:

@@ -136,9 +136,10 @@ def _row_jit(func: F) -> F:
 
 
 def _row_helper_jit(func: F) -> F:
-    """:func:`_row_jit` without reference counting, for allocation-free helpers called once per
-    row with array arguments (each call would otherwise increment and decrement every array's
-    count: atomic operations that cost more than the row)."""
+    """:func:`_row_jit`, inlined into the caller in numba's IR, for helpers called once per row:
+    a call would pass a dozen arguments and count references to every array (atomic
+    operations that cost more than the row; measured 82 ms per 1M-account tick called, 56 ms
+    inlined). After editing one, delete the ``*.nbi``/``*.nbc`` caches of its callers."""
     return cast(F, numba.njit(inline="always", **_ROW_OPTIONS)(func))
 
 

@@ -69,8 +69,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
+from crossmargin._threads import idle_threads
 from crossmargin.errors import InputError
 from crossmargin.portfolio.grid import (
     N_VOL_STATES,
@@ -88,6 +90,17 @@ from crossmargin.portfolio.grid import (
 from crossmargin.portfolio.kernel import VOL_FLOOR, expiry_values_kernel
 from crossmargin.portfolio.positions import FloatArray, Portfolio
 from crossmargin.portfolio.profiles import Profile
+
+#: below this many option revaluations the scenario kernel runs on one thread: threads paid
+#: (1.35x) at 3.6M with the second core idle and lost at every size with it busy
+#: (benchmarks/README.md, "Threads"); smaller sizes were not measured on an idle machine
+PARALLEL_MIN_REVALUATIONS = 1_000_000
+
+
+def _threads_for(revaluations: float) -> int:
+    """numba threads for a kernel call: the idle cores (at most the current setting, which a
+    caller may have lowered), one below the crossover."""
+    return idle_threads(revaluations, PARALLEL_MIN_REVALUATIONS, numba.get_num_threads())
 
 
 @dataclass(frozen=True)
@@ -376,21 +389,27 @@ def _underlying_risk(
     states = np.concatenate([np.full(n_extra, VOL_NONE, dtype=np.int64), grid.vol_state])
     values = np.zeros((e1 - e0, spot_mult.shape[0]))
     if e1 > e0:
-        expiry_values_kernel(
-            spot_mult,
-            states,
-            profile.skew_moves_forward,
-            portfolio.expiry_fwd_usd[e0:e1],
-            portfolio.expiry_fwd_fixed_usd[e0:e1],
-            portfolio.expiry_t_yrs[e0:e1],
-            portfolio.expiry_df[e0:e1],
-            portfolio.option_start[e0 : e1 + 1],
-            portfolio.option_strike_usd,
-            portfolio.option_is_call,
-            portfolio.option_qty,
-            vol_table,
-            values,
-        )
+        revaluations = (portfolio.option_start[e1] - portfolio.option_start[e0]) * values.shape[1]
+        previous = numba.get_num_threads()
+        numba.set_num_threads(_threads_for(revaluations))
+        try:
+            expiry_values_kernel(
+                spot_mult,
+                states,
+                profile.skew_moves_forward,
+                portfolio.expiry_fwd_usd[e0:e1],
+                portfolio.expiry_fwd_fixed_usd[e0:e1],
+                portfolio.expiry_t_yrs[e0:e1],
+                portfolio.expiry_df[e0:e1],
+                portfolio.option_start[e0 : e1 + 1],
+                portfolio.option_strike_usd,
+                portfolio.option_is_call,
+                portfolio.option_qty,
+                vol_table,
+                values,
+            )
+        finally:
+            numba.set_num_threads(previous)
     mtm = values[:, 0]
     t = portfolio.expiry_t_yrs[e0:e1]
     if basis is not None:

@@ -9,7 +9,7 @@ from crossmargin import _threads
 
 @pytest.mark.parametrize(
     ("load", "cores", "expected"),
-    [(0.0, 2, 2), (1.0, 2, 2), (1.5, 2, 1), (4.0, 2, 1), (0.3, 8, 8), (5.2, 8, 3), (0.0, 1, 1)],
+    [(0.0, 2, 2), (1.4, 2, 2), (1.6, 2, 1), (4.0, 2, 1), (0.3, 8, 8), (5.2, 8, 4), (0.0, 1, 1)],
 )
 def test_threads_are_the_idle_cores(
     monkeypatch: pytest.MonkeyPatch, load: float, cores: int, expected: int

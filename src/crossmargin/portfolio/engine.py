@@ -91,10 +91,10 @@ from crossmargin.portfolio.kernel import VOL_FLOOR, expiry_values_kernel
 from crossmargin.portfolio.positions import FloatArray, Portfolio
 from crossmargin.portfolio.profiles import Profile
 
-#: below this many option revaluations the scenario kernel runs on one thread: threads paid
-#: (1.35x) at 3.6M with the second core idle and lost at every size with it busy
-#: (benchmarks/README.md, "Threads"); smaller sizes were not measured on an idle machine
-PARALLEL_MIN_REVALUATIONS = 1_000_000
+#: below this many option revaluations the scenario kernel runs on one thread: with the second
+#: core idle, threads paid 1.45x from 1,000 options x 36 columns (benchmarks/README.md,
+#: "Threads"); smaller accounts were not measured
+PARALLEL_MIN_REVALUATIONS = 36_000
 
 
 def _threads_for(revaluations: float) -> int:

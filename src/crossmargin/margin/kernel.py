@@ -226,6 +226,24 @@ def asset_table(
     return table
 
 
+@_row_jit
+def tier_hinges(
+    tier_above_usd: FloatArray, tier_factor: FloatArray, tier_count: IntArray
+) -> FloatArray:
+    r"""Progressive tiers (Binance tiered collateral ratio) as hinges: the tiered value of
+    :math:`V` is :math:`V - \sum_k (f_{k-1} - f_k) (V - above_k)^+` (:math:`f_{-1} = 1`),
+    ``[n_assets, max_tiers]`` of :math:`f_{k-1} - f_k` (0 past an asset's tier count), so
+    every row runs the same arithmetic over the padded table."""
+    n, max_tiers = tier_above_usd.shape
+    hinge = np.zeros((n, max_tiers))
+    for a in range(n):
+        previous = 1.0
+        for k in range(tier_count[a]):
+            hinge[a, k] = previous - tier_factor[a, k]
+            previous = tier_factor[a, k]
+    return hinge
+
+
 @_row_helper_jit
 def position_requirement_usd(
     level: int,
@@ -360,7 +378,7 @@ def health_range(
     bracket_frac: FloatArray,
     bracket_cum_usd: FloatArray,
     tier_above_usd: FloatArray,
-    tier_factor: FloatArray,
+    tier_hinge: FloatArray,
     bal_start: IntArray,
     bal_asset: IntArray,
     bal_qty: FloatArray,
@@ -381,7 +399,8 @@ def health_range(
     function behind :func:`health_kernel` and :func:`health_kernel_parallel`.
 
     Per-market and per-asset values come from ``mk`` / ``at`` (:func:`market_table`,
-    :func:`asset_table`); tiers and brackets run a fixed number of times over padded tables;
+    :func:`asset_table`); tiers (:func:`tier_hinges`) and brackets run a fixed number of
+    times over padded tables;
     sign- and kind-dependent terms are selects. What remains branches only on per-call flags
     (shock, convention, explain), which the CPU predicts.
     """
@@ -466,19 +485,11 @@ def health_range(
             long_value = max(qty, 0.0) * px
             short_value = max(-qty, 0.0) * px
             # progressive tiers (Binance): the padded table's columns, every row the same count
-            n_tiers = int(at[a, AS_N_TIERS])
-            counted = 0.0
-            edge = 0.0
-            factor = 1.0
-            above = True
+            # progressive tiers: every row runs every column of the padded hinge table
+            tiered = long_value
             for k in range(max_tiers):
-                next_edge = tier_above_usd[a, k]
-                above = above & (k < n_tiers) & (not long_value <= next_edge)
-                counted = counted + (next_edge - edge) * factor if above else counted
-                edge = next_edge if above else edge
-                factor = tier_factor[a, k] if above else factor
-            tiered = counted + (long_value - edge) * factor
-            long_value = tiered if n_tiers > 0 else long_value
+                tiered -= tier_hinge[a, k] * max(long_value - tier_above_usd[a, k], 0.0)
+            long_value = tiered
             imf = at[a, AS_IMF]
             aw = discounted_weight(at[a, AS_WEIGHT], imf, qty, at[a, AS_DISCOUNT_FROM])
             lw = at[a, AS_LIAB_WEIGHT]
@@ -606,6 +617,7 @@ def health_kernel(
     netted = pnl_convention == PNL_SETTLE_NETTED
     # netted PnL is added to the settle-asset rows: a copy (the input stays unchanged)
     effective_qty = bal_qty.copy() if netted else bal_qty
+    hinge = tier_hinges(tier_above_usd, tier_factor, tier_count)
     mk, at = _prepare(
         level,
         price_usd,
@@ -649,7 +661,7 @@ def health_kernel(
         bracket_frac,
         bracket_cum_usd,
         tier_above_usd,
-        tier_factor,
+        hinge,
         bal_start,
         bal_asset,
         bal_qty,
@@ -719,6 +731,7 @@ def health_kernel_parallel(
     netted = pnl_convention == PNL_SETTLE_NETTED
     # netted PnL is added to the settle-asset rows: a copy (the input stays unchanged)
     effective_qty = bal_qty.copy() if netted else bal_qty
+    hinge = tier_hinges(tier_above_usd, tier_factor, tier_count)
     mk, at = _prepare(
         level,
         price_usd,
@@ -765,7 +778,7 @@ def health_kernel_parallel(
             bracket_frac,
             bracket_cum_usd,
             tier_above_usd,
-            tier_factor,
+            hinge,
             bal_start,
             bal_asset,
             bal_qty,

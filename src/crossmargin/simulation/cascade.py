@@ -338,7 +338,10 @@ def _screened_round(
     """Liquidatable groups of a round from the screen, exactly; ``None`` when too many groups
     would need revaluing (the caller revalues all)."""
     move = health_screen.max_move_usd(tables.price_usd)
-    candidates = np.flatnonzero(health_screen.health_usd - move < 0.0)
+    # accounts the engine finished with (wound down, spiral, step limit) take no further part:
+    # they are most of the groups near zero health, and need no revaluation
+    open_groups = ~done[state.group_account]
+    candidates = np.flatnonzero((health_screen.health_usd - move < 0.0) & open_groups)
     if candidates.size > SCREEN_MAX_FRAC * state.n_groups:
         return None
     wa, wl, _ = evaluate_groups(tables, state, MAINT, out=out, groups=candidates)

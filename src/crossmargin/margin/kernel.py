@@ -818,7 +818,9 @@ def evaluate_groups(
     groups; the other entries are 0 in arrays allocated here, and keep the caller's values in
     ``out`` (never touched: a solver reusing buffers pays only for its groups).
     ``parallel`` runs :func:`health_kernel_parallel` (same rows, same results, all numba
-    threads): worth it from about 100,000 groups (benchmarks/README.md).
+    threads): it pays only with an idle core (1.7x at 100,000 groups, 1.9x at 1M on 2 cores)
+    and costs ~8 ms a call when the other core is busy (benchmarks/README.md, "Threads";
+    :func:`crossmargin._threads.idle_threads` tells which).
     """
     prices = tables.price_usd if price_usd is None else price_usd
     if out is None:

@@ -24,7 +24,7 @@ asset's USD price, :math:`e_p` entry and :math:`f_p` unsettled funding in settle
 An option's mark :math:`M_m` is its Black-76 premium on the underlying's price (forward = spot,
 no discounting) with the market's mark vol, revalued at every price the kernel is given (a
 shocked underlying moves the premium); its requirement is the standard option rule
-(:func:`option_requirement_usd`): nothing for a long, a fraction of the underlying's price less
+(:func:`position_requirement_usd`): nothing for a long, a fraction of the underlying's price less
 the out-of-the-money amount for a short.
 
 With the ``settle_netted`` convention (Mango v4) the position terms instead add

@@ -181,7 +181,7 @@ def market_table(
         option_is_call,
     )
     n = marks.shape[0]
-    table = np.zeros((n, MK_COLS))
+    table = np.empty((n, MK_COLS))  # every column is written below
     for m in range(n):
         settle_usd = price_usd[market_settle[m]]
         table[m, MK_MARK] = marks[m]
@@ -214,7 +214,7 @@ def asset_table(
 ) -> FloatArray:
     """Price, weights, imf and tier count of every asset at one level, ``[n_assets, AS_COLS]``."""
     n = price_usd.shape[0]
-    table = np.zeros((n, AS_COLS))
+    table = np.empty((n, AS_COLS))  # the padding column is never read
     for a in range(n):
         table[a, AS_PRICE] = price_usd[a]
         table[a, AS_WEIGHT] = asset_weight[level, a]

@@ -327,6 +327,9 @@ def discounted_weight(weight: float, imf: float, size: float, discount_from: flo
 THRESHOLD_MARGIN = 1e-9
 #: sizes above this always take the exact path (keeps the squared thresholds finite)
 THRESHOLD_CAP = 1e300
+#: a threshold's root below this would square into the subnormal range (found by hypothesis):
+#: then every size takes the exact path
+THRESHOLD_FLOOR = 1e-100
 
 
 @_row_jit
@@ -341,7 +344,10 @@ def discount_from(weight: float, imf: float) -> float:
     gap = SIZE_DISCOUNT_NUMERATOR / weight - 1.0
     if not gap >= 1e-4:
         return 0.0
-    return min((gap / imf) ** 2, THRESHOLD_CAP) * (1.0 - THRESHOLD_MARGIN)
+    ratio = gap / imf
+    if ratio < THRESHOLD_FLOOR:  # its square would lose the margin to underflow
+        return 0.0
+    return min(ratio**2, THRESHOLD_CAP) * (1.0 - THRESHOLD_MARGIN)
 
 
 @_row_jit
@@ -354,6 +360,8 @@ def premium_from(weight: float, imf: float) -> float:
     if not weight > 0.0:
         return 0.0
     ratio = (1.0 - SIZE_PREMIUM_BASE_FRAC) * weight / imf
+    if ratio < THRESHOLD_FLOOR:  # its square would lose the margin to underflow
+        return 0.0
     return min(ratio**2, THRESHOLD_CAP) * (1.0 - THRESHOLD_MARGIN)
 
 

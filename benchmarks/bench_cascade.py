@@ -5,9 +5,14 @@
 
 1. A generated book (crossmargin.simulation.generate) of ``--accounts`` accounts, ETH -25 %,
    cascade to the fixed point with the liquidation engine (partial liquidation, fees) and with
-   the fast close-out model. Peer, same run: the engine run account by account (a batch of one
-   per liquidatable account, as a per-account liquidator bot does) on ``--peer-accounts`` of the
-   first round's liquidatable accounts, scaled to all of them.
+   the fast close-out model, on one pinned core. The engine model three ways: screened (only
+   the groups a bound says can cross zero are revalued after the first round; health
+   quantiles off, as this benchmark does not report them); revaluing every group every round
+   (the previous path: rounds, final rows and prices must be identical, else exit 1); and
+   with the per-round health quantiles on (every group revalued: quantiles need every
+   health). Peer, same run: the engine run account by account (a batch of one per
+   liquidatable account, as a per-account liquidator bot does) on ``--peer-accounts`` of the
+   first round's liquidatable accounts, scaled to all.
 2. Monte Carlo: ``--mc-paths`` GBM-with-jumps paths over ``--mc-accounts`` accounts, one
    close-out cascade per path, on two threads; prints the bad-debt VaR/ES and the time.
 """
@@ -15,6 +20,8 @@
 from __future__ import annotations
 
 import argparse
+import inspect
+import os
 import time
 
 import numpy as np
@@ -39,20 +46,56 @@ def cascade_benchmark(n: int, peer_n: int) -> None:
         f"(generated in {time.perf_counter() - t0:.1f} s)"
     )
     prices = shocked_prices(generated.tables, {"ETH": -0.25})
+    # warm-up on a small book: load every numba cache before anything is timed
+    small = generate_book(2_000, seed=1)
+    small_prices = shocked_prices(small.tables, {"ETH": -0.25})
     for model in ("engine", "closeout"):
-        config = CascadeConfig(model=model)  # type: ignore[arg-type]
+        run_cascade(small.tables, small.to_arrays(), small_prices, CascadeConfig(model=model))
+    can_screen = "screen" in inspect.signature(run_cascade).parameters  # not before issue 14
+    results = {}
+    runs = (
+        ("engine", False, True, "engine, quantiles off (screened)"),
+        ("engine", False, False, "engine, quantiles off, every group"),
+        ("engine", True, True, "engine, quantiles on (every group)"),
+        ("closeout", False, True, "close-out, quantiles off"),
+        ("closeout", True, True, "close-out, quantiles on"),
+    )
+    for model, quantiles, screen, label in runs:
+        config = CascadeConfig(model=model, health_quantiles=quantiles)  # type: ignore[arg-type]
+        if not can_screen and (model, quantiles, screen) == ("engine", False, False):
+            continue  # the same run as the screened one on code without a screen
+        label = label if can_screen else label.replace(" (screened)", "")
         t = time.perf_counter()
-        result = run_cascade(generated.tables, arrays, prices, config)
+        kwargs = {"screen": screen} if can_screen else {}
+        result = run_cascade(generated.tables, arrays, prices, config, **kwargs)
         dt = time.perf_counter() - t
+        results[(model, quantiles, screen)] = result
         print(
-            f"cascade ({model:8s}): {dt:6.2f} s, {len(result.rounds)} rounds, "
+            f"cascade {label:38s}: {dt:6.2f} s, {len(result.rounds)} rounds, "
             f"{result.liquidated_accounts:,} accounts liquidated, forced flow "
             f"{result.liquidated_notional_usd / 1e9:,.2f} bn USD, bad debt "
             f"{result.bad_debt_usd / 1e6:,.1f} m USD  (target <= 5 s: "
             f"{'met' if dt <= 5.0 else 'NOT met'})"
         )
-        if model == "engine":
+        if (model, quantiles, screen) == ("engine", False, True):
             engine_time, engine_liquidated = dt, result.liquidated_accounts
+    for model in ("engine",) if can_screen else ():  # close-out is never screened
+        a, b = results[(model, False, True)], results[(model, False, False)]
+        same = (
+            [r.to_dict() for r in a.rounds] == [r.to_dict() for r in b.rounds]
+            and np.array_equal(a.final.bal_qty, b.final.bal_qty)
+            and np.array_equal(a.final.pos_qty, b.final.pos_qty)
+            and np.array_equal(a.final_price_usd, b.final_price_usd)
+        )
+        print(f"agreement {model}: screened == every group revalued, every round, exactly: {same}")
+        if not same:
+            raise SystemExit(f"{model}: the screened cascade differs from full revaluation")
+    a, b = results[("engine", True, True)], results[("engine", False, True)]
+    keys = [k for k in a.rounds[0].to_dict() if k != "health_quantiles_usd"]
+    if [[r.to_dict()[k] for k in keys] for r in a.rounds] != [
+        [r.to_dict()[k] for k in keys] for r in b.rounds
+    ]:
+        raise SystemExit("engine: quantiles on and off give different cascades")
     # peer: the same engine, one liquidatable account at a time
     tables = generated.tables.__class__(**{**generated.tables.__dict__, "price_usd": prices})
     wa, wl, _ = evaluate_groups(tables, arrays, MAINT)
@@ -98,7 +141,14 @@ def main() -> None:
     parser.add_argument("--mc-accounts", type=int, default=100_000)
     parser.add_argument("--mc-paths", type=int, default=10_000)
     args = parser.parse_args()
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    if cores:
+        os.sched_setaffinity(0, {min(cores)})  # the cascade on one core
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(f"one core pinned; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     cascade_benchmark(args.accounts, args.peer_accounts)
+    if cores:
+        os.sched_setaffinity(0, cores)
     if args.mc_paths:
         monte_carlo_benchmark(args.mc_accounts, args.mc_paths)
 

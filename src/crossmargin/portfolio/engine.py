@@ -78,8 +78,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
+from crossmargin._threads import idle_threads
 from crossmargin.errors import InputError
 from crossmargin.portfolio.grid import (
     N_VOL_STATES,
@@ -97,6 +99,17 @@ from crossmargin.portfolio.grid import (
 from crossmargin.portfolio.kernel import VOL_FLOOR, expiry_values_kernel
 from crossmargin.portfolio.positions import FloatArray, Portfolio
 from crossmargin.portfolio.profiles import Profile
+
+#: below this many option revaluations the scenario kernel runs on one thread: with the second
+#: core idle, threads paid 1.45x from 1,000 options x 36 columns (benchmarks/README.md,
+#: "Threads"); smaller accounts were not measured
+PARALLEL_MIN_REVALUATIONS = 36_000
+
+
+def _threads_for(revaluations: float) -> int:
+    """numba threads for a kernel call: the idle cores (at most the current setting, which a
+    caller may have lowered), one below the crossover."""
+    return idle_threads(revaluations, PARALLEL_MIN_REVALUATIONS, numba.get_num_threads())
 
 
 @dataclass(frozen=True)
@@ -386,21 +399,27 @@ def _underlying_risk(
     states = np.concatenate([np.full(n_extra, VOL_NONE, dtype=np.int64), grid.vol_state])
     values = np.zeros((e1 - e0, spot_mult.shape[0]))
     if e1 > e0:
-        expiry_values_kernel(
-            spot_mult,
-            states,
-            profile.skew_moves_forward,
-            portfolio.expiry_fwd_usd[e0:e1],
-            portfolio.expiry_fwd_fixed_usd[e0:e1],
-            portfolio.expiry_t_yrs[e0:e1],
-            portfolio.expiry_df[e0:e1],
-            portfolio.option_start[e0 : e1 + 1],
-            portfolio.option_strike_usd,
-            portfolio.option_is_call,
-            portfolio.option_qty,
-            vol_table,
-            values,
-        )
+        revaluations = (portfolio.option_start[e1] - portfolio.option_start[e0]) * values.shape[1]
+        previous = numba.get_num_threads()
+        numba.set_num_threads(_threads_for(revaluations))
+        try:
+            expiry_values_kernel(
+                spot_mult,
+                states,
+                profile.skew_moves_forward,
+                portfolio.expiry_fwd_usd[e0:e1],
+                portfolio.expiry_fwd_fixed_usd[e0:e1],
+                portfolio.expiry_t_yrs[e0:e1],
+                portfolio.expiry_df[e0:e1],
+                portfolio.option_start[e0 : e1 + 1],
+                portfolio.option_strike_usd,
+                portfolio.option_is_call,
+                portfolio.option_qty,
+                vol_table,
+                values,
+            )
+        finally:
+            numba.set_num_threads(previous)
     mtm = values[:, 0]
     t = portfolio.expiry_t_yrs[e0:e1]
     if basis is not None:

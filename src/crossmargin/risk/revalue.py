@@ -17,7 +17,6 @@ horizon; stated in ``docs/risk-analytics.md``).
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from crossmargin._threads import idle_threads
 from crossmargin.book.schema import Account, Book
 from crossmargin.errors import InputError
 from crossmargin.margin.arrays import (
@@ -130,7 +130,7 @@ class ScenarioRevaluer:
 
     ``assets`` (the account's risk assets, :attr:`asset_symbols`) are the columns of the
     scenario matrices passed to :meth:`revalue`. Chunks of ``chunk`` scenarios are spread over
-    ``threads`` worker threads (default: up to 2 cores; the kernel releases the GIL).
+    ``threads`` worker threads (default: the idle cores, up to 2; the kernel releases the GIL).
     """
 
     def __init__(
@@ -151,7 +151,8 @@ class ScenarioRevaluer:
         # bound a chunk's tiled rows (memory) for large pools
         rows = max(1, arrays.bal_qty.size + arrays.pos_qty.size)
         self.chunk = max(1, min(chunk, MAX_TILED_ROWS // rows))
-        self.threads = threads if threads is not None else min(2, os.cpu_count() or 1)
+        # threads only where they pay: idle cores (bench_threads.py, crossmargin._threads)
+        self.threads = threads if threads is not None else idle_threads(cap=2)
         self._tiled: dict[int, tuple[MarketTables, PortfolioArrays]] = {}
         base = evaluate_groups(self.tables, self.arrays, level)
         self.base_equity_usd = float(base[2].sum())

@@ -49,7 +49,8 @@ from crossmargin.liquidation import LiquidationConfig
 from crossmargin.liquidation.engine import BANKRUPT, SPIRAL, STOPPED, liquidate_arrays
 from crossmargin.margin.arrays import MAINT, FloatArray, IntArray, MarketTables, PortfolioArrays
 from crossmargin.margin.kernel import evaluate_groups, market_marks_usd
-from crossmargin.simulation.rows import put_back, take_accounts
+from crossmargin.simulation.rows import account_groups, put_back, take_accounts
+from crossmargin.simulation.screen import HealthScreen, supported
 
 #: daily volatility and daily volume (USD) of the demo market's assets; orders of magnitude of
 #: 2024-2025 spot + perp markets, assumptions stated in docs/simulation.md
@@ -64,6 +65,8 @@ DEFAULT_VOLUME_USD = {
 QUANTILES = (0.01, 0.05, 0.25, 0.5)
 QUANTILE_NAMES = tuple(f"q{int(q * 100):02d}" for q in QUANTILES)
 FINAL_STATUS_CODES = np.array([BANKRUPT, SPIRAL, STOPPED])
+#: a screened round revalues at most this share of the groups (else all, and a new reference)
+SCREEN_MAX_FRAC = 0.25
 
 #: ``(round price_usd, kernel maint health per group, done per account) -> maint health per
 #: group``: another margin rule deciding who is liquidatable (e.g. a scenario grid)
@@ -191,6 +194,8 @@ def run_cascade(
     config: CascadeConfig | None = None,
     maint_health: GroupHealth | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
+    *,
+    screen: bool = True,
 ) -> CascadeResult:
     """Run a cascade from ``shocked_price_usd`` (module docstring); ``arrays`` is not changed.
 
@@ -198,7 +203,17 @@ def run_cascade(
 
     ``maint_health`` replaces the kernel's maint health in deciding who is liquidatable (a margin
     rule the liquidation engine does not know, such as portfolio margin's scenario grid); it
-    requires ``model="closeout"``."""
+    requires ``model="closeout"``.
+
+    ``screen`` (the default; engine model only) revalues, after a round that revalued every
+    group, only the groups whose health can have crossed zero
+    (:mod:`crossmargin.simulation.screen`: a bound on the move since that round; liquidated
+    groups get a new reference). The result is the same as
+    with ``screen=False`` (every group revalued every round: tests/simulation/test_screen.py).
+    A round revalues every group (and resets the reference) when over ``SCREEN_MAX_FRAC`` of
+    them would need revaluing, and when ``config.health_quantiles`` asks for the quantiles of
+    every group's health (a bound cannot give them: turn them off where they are not
+    reported)."""
     config = config or CascadeConfig()
     if maint_health is not None and config.model != "closeout":
         raise InputError("model", config.model, "a custom maint health needs model=closeout")
@@ -215,20 +230,35 @@ def run_cascade(
     # nothing is left to liquidate, they stay out of later rounds
     done = np.zeros(arrays.n_accounts, dtype=bool)
     converged = False
+    n_groups = arrays.n_groups
+    out = (np.zeros(n_groups), np.zeros(n_groups), np.zeros(n_groups))
+    # close-out rounds are few and cheap: the screen's slopes would cost more than they save
+    screening = screen and config.model == "engine" and maint_health is None and supported(tables)
+    health_screen: HealthScreen | None = None
     for r in range(config.max_rounds):
         price = np.exp(log_price)
         state = arrays.with_quantities(bal_qty, pos_qty, pos_funding)
         round_tables = replace(tables, price_usd=price)
-        wa, wl, _eq = evaluate_groups(round_tables, state, MAINT)
-        health = wa - wl
-        if maint_health is not None:
-            health = maint_health(price, health, done)
-        bad_groups = np.flatnonzero((health < 0.0) & ~done[arrays.group_account])
-        quantiles = (
-            dict(zip(QUANTILE_NAMES, map(float, np.quantile(health, QUANTILES)), strict=True))
-            if health.size and config.health_quantiles
-            else {}
-        )
+        quantiles: dict[str, float] = {}
+        bad_groups: IntArray | None = None
+        if health_screen is not None and not config.health_quantiles:
+            bad_groups = _screened_round(health_screen, round_tables, state, done, out)
+        if bad_groups is None:
+            wa, wl, _ = evaluate_groups(round_tables, state, MAINT, out=out)
+            health = wa - wl
+            if maint_health is not None:
+                health = maint_health(price, health, done)
+            bad_groups = np.flatnonzero((health < 0.0) & ~done[arrays.group_account])
+            quantiles = (
+                dict(zip(QUANTILE_NAMES, map(float, np.quantile(health, QUANTILES)), strict=True))
+                if health.size and config.health_quantiles
+                else {}
+            )
+            if (
+                screening and not config.health_quantiles
+            ):  # a new reference: revalue only what can change from here
+                health_screen = HealthScreen(tables, state, price, health)
+        _eq = out[2]
         if bad_groups.size == 0:
             converged = True
             rounds.append(
@@ -239,6 +269,9 @@ def run_cascade(
             break
         accounts = np.unique(arrays.group_account[bad_groups])
         liquidated[accounts] = True
+        hit_groups = account_groups(arrays, accounts)
+        if health_screen is not None:  # their other groups may not have been revalued
+            evaluate_groups(round_tables, state, MAINT, out=out, groups=hit_groups)
         if config.model == "closeout":
             flow, bad_debt, insurance, value = _close_out(
                 round_tables, state, accounts, _eq, insurance, bal_qty, pos_qty, pos_funding
@@ -263,6 +296,8 @@ def run_cascade(
                 f.makers_usd,
                 f.socialized_external_usd,
             )
+        if health_screen is not None:  # their rows changed: a new reference for them
+            health_screen.refresh(tables, state, hit_groups)
         rounds.append(
             _record(
                 r,
@@ -291,6 +326,27 @@ def run_cascade(
         bad_debt_usd=float(sum(rd.bad_debt_usd for rd in rounds)),
         liquidated_notional_usd=float(sum(rd.liquidated_notional_usd for rd in rounds)),
     )
+
+
+def _screened_round(
+    health_screen: HealthScreen,
+    tables: MarketTables,
+    state: PortfolioArrays,
+    done: npt.NDArray[np.bool_],
+    out: tuple[FloatArray, FloatArray, FloatArray],
+) -> IntArray | None:
+    """Liquidatable groups of a round from the screen, exactly; ``None`` when too many groups
+    would need revaluing (the caller revalues all)."""
+    move = health_screen.max_move_usd(tables.price_usd)
+    # accounts the engine finished with (wound down, spiral, step limit) take no further part:
+    # they are most of the groups near zero health, and need no revaluation
+    open_groups = ~done[state.group_account]
+    candidates = np.flatnonzero((health_screen.health_usd - move < 0.0) & open_groups)
+    if candidates.size > SCREEN_MAX_FRAC * state.n_groups:
+        return None
+    wa, wl, _ = evaluate_groups(tables, state, MAINT, out=out, groups=candidates)
+    health = wa[candidates] - wl[candidates]
+    return candidates[(health < 0.0) & ~done[state.group_account[candidates]]]
 
 
 def _close_out(

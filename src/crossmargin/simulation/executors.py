@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from crossmargin._threads import idle_threads
 from crossmargin.errors import InputError
 
 T = TypeVar("T")
@@ -50,7 +51,9 @@ class ThreadExecutor:
 
     name = "threads"
 
-    def __init__(self, workers: int = 2) -> None:
+    def __init__(self, workers: int | None = None) -> None:
+        # default: the idle cores (a second thread on a busy core measured slower)
+        workers = idle_threads() if workers is None else workers
         if workers < 1:
             raise InputError("workers", workers, "must be >= 1")
         self.workers = workers
@@ -98,16 +101,19 @@ class DaskExecutor:
             self.cluster.close()
 
 
-def make_executor(kind: str = "serial", scheduler: str | None = None, workers: int = 2) -> Executor:
-    """``serial``, ``threads`` or ``dask`` (``scheduler`` implies dask)."""
+def make_executor(
+    kind: str = "serial", scheduler: str | None = None, workers: int | None = None
+) -> Executor:
+    """``serial``, ``threads`` or ``dask`` (``scheduler`` implies dask). ``workers``: threads
+    default to the idle cores (:func:`crossmargin._threads.idle_threads`), Dask to 2."""
     if scheduler is not None:
         if not _ADDRESS.match(scheduler):
             raise InputError("--scheduler", scheduler, "expected tcp://HOST:PORT")
-        return DaskExecutor(scheduler, workers)
+        return DaskExecutor(scheduler, 2 if workers is None else workers)
     if kind == "serial":
         return SerialExecutor()
     if kind == "threads":
         return ThreadExecutor(workers)
     if kind == "dask":
-        return DaskExecutor(None, workers)
+        return DaskExecutor(None, 2 if workers is None else workers)
     raise InputError("--executor", kind, "must be serial, threads or dask")

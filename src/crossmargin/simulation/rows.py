@@ -46,41 +46,52 @@ class Subset:
     pos_rows: IntArray
 
 
+def account_groups(arrays: PortfolioArrays, accounts: IntArray) -> IntArray:
+    """The group ids of ``accounts`` (sorted account indices), in order."""
+    return _ranges(arrays.account_group_start[accounts], arrays.account_group_start[accounts + 1])
+
+
 def take_accounts(arrays: PortfolioArrays, accounts: IntArray) -> Subset:
-    """The accounts ``accounts`` (sorted indices) of ``arrays`` as their own batch."""
+    """The accounts ``accounts`` (sorted indices) of ``arrays`` as their own batch.
+
+    Every index map is the size of the subset (a few accounts of a million-account batch cost
+    only their rows): rows stay in order, so a row's new index is its offset within its group
+    plus the group's new start.
+    """
     g0 = arrays.account_group_start[accounts]
     g1 = arrays.account_group_start[accounts + 1]
     groups = _ranges(g0, g1)
-    bal_rows = _ranges(arrays.bal_start[groups], arrays.bal_start[groups + 1])
-    pos_rows = _ranges(arrays.pos_start[groups], arrays.pos_start[groups + 1])
-    new_group = np.full(arrays.n_groups, -1, dtype=np.int64)
-    new_group[groups] = np.arange(groups.size)
-    new_bal_row = np.full(arrays.bal_qty.size, -1, dtype=np.int64)
-    new_bal_row[bal_rows] = np.arange(bal_rows.size)
+    bal_lo, bal_hi = arrays.bal_start[groups], arrays.bal_start[groups + 1]
+    pos_lo, pos_hi = arrays.pos_start[groups], arrays.pos_start[groups + 1]
+    bal_rows = _ranges(bal_lo, bal_hi)
+    pos_rows = _ranges(pos_lo, pos_hi)
+    n_new = np.arange(groups.size, dtype=np.int64)
+    bal_count, pos_count = bal_hi - bal_lo, pos_hi - pos_lo
+    new_bal_start = np.cumsum(bal_count) - bal_count
+    new_pos_start = np.cumsum(pos_count) - pos_count
+    pos_new_group = np.repeat(n_new, pos_count)
+    # a settle row is a balance row of the position's own group: shift by the group's offset
     settle = arrays.pos_settle_row[pos_rows]
-    group_account = np.repeat(np.arange(accounts.size, dtype=np.int64), g1 - g0)
+    settle_new = settle - np.repeat(bal_lo - new_bal_start, pos_count)
+    # an isolated bucket's position row is in the bucket's own group
     group_position = arrays.group_position[groups]
-    pos_new = np.full(arrays.pos_qty.size, -1, dtype=np.int64)
-    pos_new[pos_rows] = np.arange(pos_rows.size)
+    position_new = group_position - (pos_lo - new_pos_start)
+    group_account = np.repeat(np.arange(accounts.size, dtype=np.int64), g1 - g0)
     sub = PortfolioArrays(
         account_ids=_pick(arrays.account_ids, accounts),
         account_mode=_pick(arrays.account_mode, accounts),
         group_account=group_account,
-        group_position=np.where(
-            group_position >= 0, pos_new[np.maximum(group_position, 0)] if pos_new.size else -1, -1
-        ),
+        group_position=np.where(group_position >= 0, position_new, -1).astype(np.int64),
         account_group_start=np.concatenate(([0], np.cumsum(g1 - g0))).astype(np.int64),
-        bal_group=new_group[arrays.bal_group[bal_rows]],
+        bal_group=np.repeat(n_new, bal_count),
         bal_asset=arrays.bal_asset[bal_rows],
         bal_qty=arrays.bal_qty[bal_rows].copy(),
-        pos_group=new_group[arrays.pos_group[pos_rows]],
+        pos_group=pos_new_group,
         pos_market=arrays.pos_market[pos_rows],
         pos_qty=arrays.pos_qty[pos_rows].copy(),
         pos_entry=arrays.pos_entry[pos_rows].copy(),
         pos_funding=arrays.pos_funding[pos_rows].copy(),
-        pos_settle_row=np.where(
-            settle >= 0, new_bal_row[np.maximum(settle, 0)] if new_bal_row.size else -1, -1
-        ),
+        pos_settle_row=np.where(settle >= 0, settle_new, -1).astype(np.int64),
     )
     return Subset(sub, accounts, bal_rows, pos_rows)
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from crossmargin.book.io import input_error_from_validation, read_structured
 from crossmargin.book.schema import SHOCK_MAX, Book
 from crossmargin.errors import InputError, UnknownNameError
+from crossmargin.locations.schema import base_asset
 from crossmargin.margin.engine import AccountMargin, MarginEngine
 
 #: A relative move: finite, > -100 % and <= SHOCK_MAX (docs/methodology.md, "Bounds")
@@ -45,9 +46,12 @@ class Scenario(BaseModel):
     def shock_for(
         self, symbol: str, stablecoins: frozenset[str], aliases: Mapping[str, str]
     ) -> float:
-        """The shock of ``symbol``: its own, its alias's, the stable or the default one."""
+        """The shock of ``symbol``: its own, its alias's, the stable or the default one; a
+        located symbol of a compiled book (``ETH@arbitrum``) moves with its base asset."""
         if symbol in self.shocks:
             return self.shocks[symbol]
+        if base_asset(symbol) != symbol:
+            return self.shock_for(base_asset(symbol), stablecoins, aliases)
         base = aliases.get(symbol)
         if base is not None and base in self.shocks:
             return self.shocks[base]
@@ -204,7 +208,9 @@ def run_stress(
                     shock,
                     f"compounded with {name} it exceeds {SHOCK_MAX:g} (+10,000 %)",
                 )
-            prices[symbol] *= 1.0 + shock
+            for moved in book.assets:  # the asset and its located lots (#17) move together
+                if base_asset(moved) == symbol:
+                    prices[moved] *= 1.0 + shock
             composed[symbol] = move
         accounts = engine.margin(prices=prices, with_liquidation_prices=False)
         results.append(StressResult(name, prices, accounts, composed))

@@ -26,6 +26,7 @@ from crossmargin.book.schema import (
     OptionMarket,
     Position,
 )
+from crossmargin.display import rounded_repr
 from crossmargin.errors import (
     InputError,
     NonFiniteResultError,
@@ -58,6 +59,7 @@ _ROOT_ITERATIONS = 100
 _ROOT_RTOL = 1e-12
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class LevelFigures:
     """Weighted assets and liabilities at one margin level (init or maint), USD."""
@@ -90,6 +92,7 @@ class LevelFigures:
         }
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class LiquidationPrice:
     """Prices of one asset at which maint health crosses zero, other prices fixed.
@@ -120,6 +123,7 @@ class LiquidationPrice:
         }
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class BucketMargin:
     """Margin of one margin group: a cross account, or an isolated bucket."""
@@ -146,6 +150,7 @@ class BucketMargin:
         }
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class AccountMargin:
     """Margin of one account; ``buckets`` has one entry (cross) or one per isolated bucket."""
@@ -322,6 +327,7 @@ def _first_crossing(
     return root
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class Contribution:
     """One row's share of a bucket's health at one level, USD.
@@ -387,6 +393,7 @@ def explain_arrays(
     return rows
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class Trade:
     """A hypothetical trade of ``qty`` (signed) in ``market`` at ``price`` (default: the mark)."""
@@ -396,6 +403,7 @@ class Trade:
     price: float | None = None
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class WhatIf:
     """An account before and after a hypothetical change."""
@@ -419,6 +427,7 @@ class WhatIf:
         }
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class CapitalComparison:
     """Capital (USD at weight 1) an account must add to pass the init check, per margin mode."""

@@ -31,6 +31,7 @@ import numpy.typing as npt
 from scipy import optimize
 
 from crossmargin.book.schema import Book, FutureMarket, PerpMarket
+from crossmargin.display import rounded_repr
 from crossmargin.errors import InputError
 from crossmargin.locations.schema import LOCATED_SEP, base_asset
 from crossmargin.margin.arrays import compile_market
@@ -53,6 +54,7 @@ DEFAULT_CONFIDENCE = 0.99
 UNIFORM_MOVES = (-0.05, -0.1, -0.2, -0.3)
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class HedgeState:
     """An account's figures with some trades applied (none: the account as it is)."""
@@ -79,6 +81,7 @@ class HedgeState:
         }
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class HedgePlan:
     """Before, the delta hedge, and (with a budget) the budget hedge."""

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crossmargin.book.io import input_error_from_validation, read_structured
 from crossmargin.book.schema import SHOCK_MAX, Book
+from crossmargin.display import rounded_repr
 from crossmargin.errors import InputError, UnknownNameError
 from crossmargin.locations.schema import base_asset
 from crossmargin.margin.engine import AccountMargin, MarginEngine
@@ -119,6 +120,7 @@ def load_scenarios(path: str | Path | None = None) -> ScenarioLibrary:
     return library.merged(_parse_library(data, str(file)))
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class ComposedShock:
     """A ``--shock`` on top of a scenario's move of the same asset, compounded on the price:
@@ -139,6 +141,7 @@ class ComposedShock:
         }
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class StressResult:
     """Every account's margin under one scenario (and the extra shocks compounded on it)."""

@@ -32,6 +32,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from crossmargin.book.schema import Book
+from crossmargin.display import rounded_repr
 from crossmargin.errors import InputError
 from crossmargin.market.volatility import RISKMETRICS_LAMBDA, ewma_variance
 from crossmargin.risk.returns import (
@@ -406,6 +407,7 @@ def _check_matrix(returns: FloatArray, min_obs: int) -> FloatArray:
     return r
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class RiskFigure:
     """VaR and ES (USD, positive = loss) of equity and of maint health, one method and horizon.

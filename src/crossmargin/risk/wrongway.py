@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from crossmargin.display import rounded_repr
 from crossmargin.errors import InputError
 from crossmargin.risk.revalue import ScenarioRevaluer
 from crossmargin.risk.var import sensitivities
@@ -38,6 +39,7 @@ DEFAULT_CORR_THRESHOLD = 0.3
 MATERIAL_FRAC = 0.05
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class WrongWayRisk:
     """Wrong-way figures of one account (USD unless stated)."""

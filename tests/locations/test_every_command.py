@@ -275,3 +275,67 @@ def test_located_symbols_take_their_base_assets_shock_and_returns() -> None:
     data = ReturnData(dates, ("BTC", "ETH"), values)
     mapping = map_assets(["ETH@arbitrum", "wstETH@base", "USDC@arbitrum", "BTC"], data)
     assert mapping.column == (1, 1, -1, 0)  # ETH, ETH via its alias, stable, BTC
+
+
+def test_python_api_credits_remote_lots_and_the_raw_engine_refuses_them(book: Path) -> None:
+    import crossmargin
+    from crossmargin.book.io import load_book
+    from crossmargin.errors import InputError
+    from crossmargin.margin.engine import MarginEngine
+
+    raw = load_book(book)
+    reference = margin_of(book, "ETH=2500")
+    (ours,) = [
+        r for r in crossmargin.margin(raw, prices={"ETH": 2500.0}) if r.account_id == "bridger"
+    ]
+    assert ours.equity_usd == pytest.approx(reference["equity_usd"], rel=1e-12)
+    assert ours.maint.health_usd == pytest.approx(reference["maint"]["health_usd"], rel=1e-12)
+    assert ours.liquidation_prices["ETH"].below_usd == pytest.approx(
+        reference["liquidation_prices"]["ETH"]["below_usd"], rel=1e-12
+    )
+    (row,) = [r for r in crossmargin.compare(raw) if r.account_id == "bridger"]
+    assert row.collateral_usd == pytest.approx(ETH_QTY * 3040.0)
+    change = crossmargin.what_if(raw, "bridger", prices={"ETH": 2500.0})
+    assert change.after.equity_usd == pytest.approx(reference["equity_usd"], rel=1e-12)
+    # the engine on the raw book would see no ETH: refused, naming the field
+    with pytest.raises(InputError, match=r"accounts\[7\]\.remote_balances.*located_view"):
+        MarginEngine(raw).margin()
+
+
+def test_located_view_is_idempotent_with_lp_positions() -> None:
+    from crossmargin.book.io import book_from_data
+    from crossmargin.locations.view import located_view
+    from crossmargin.margin.engine import MarginEngine
+
+    data = {
+        "assets": {
+            "USDC": {"price": 1.0, "init_asset_weight": 1.0, "maint_asset_weight": 1.0}
+            | {"init_liab_weight": 1.0, "maint_liab_weight": 1.0},
+            "ETH": {"price": 3000.0, "init_asset_weight": 0.8, "maint_asset_weight": 0.9}
+            | {"init_liab_weight": 1.2, "maint_liab_weight": 1.1},
+        },
+        "pools": {
+            "eth-v3": {
+                "kind": "concentrated",
+                "base": "ETH",
+                "quote": "USDC",
+                "price": 3000.0,
+                "ranges": [{"tick_lower": 76020, "tick_upper": 84000, "liquidity": 1000.0}],
+            }
+        },
+        "accounts": [
+            {
+                "id": "lp",
+                "balances": {"USDC": -20000},
+                "lp_positions": [
+                    {"pool": "eth-v3", "tick_lower": 76020, "tick_upper": 84000}
+                    | {"liquidity": 1000.0, "haircut_frac": 0.2}
+                ],
+            }
+        ],
+    }
+    once = located_view(book_from_data(data)).book
+    twice = located_view(once).book
+    assert twice.accounts[0].balances == once.accounts[0].balances
+    first = MarginEngine(once).margin()[0]
+    assert MarginEngine(twice).margin()[0].equity_usd == first.equity_usd

@@ -205,7 +205,12 @@ def located_view(book: Book) -> LocatedView:
             balances[symbol] = balances.get(symbol, 0.0) + qty
         accounts.append(
             account.model_copy(
-                update={"balances": balances, "remote_balances": [], "in_flight": []}
+                update={
+                    "balances": balances,
+                    "remote_balances": [],
+                    "in_flight": [],
+                    "lp_positions": [],  # now rows: compiling again must not add them twice
+                }
             )
         )
     compiled = book.model_copy(update={"assets": assets, "accounts": accounts})

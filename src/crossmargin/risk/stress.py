@@ -190,6 +190,9 @@ def run_stress(
     price = book price x (1 + scenario move) x (1 + shock) (:class:`ComposedShock`); the other
     assets keep the scenario's moves (an extra ETH shock does not move wstETH).
     """
+    from crossmargin.locations.view import located_view
+
+    book = located_view(book).book  # remote lots as rows (a compiled book is returned as is)
     engine = MarginEngine(book)
     for symbol, shock in (extra_shocks or {}).items():
         if symbol not in book.assets:

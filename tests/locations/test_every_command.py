@@ -339,3 +339,29 @@ def test_located_view_is_idempotent_with_lp_positions() -> None:
     assert twice.accounts[0].balances == once.accounts[0].balances
     first = MarginEngine(once).margin()[0]
     assert MarginEngine(twice).margin()[0].equity_usd == first.equity_usd
+
+
+def test_wrong_way_sees_remote_eth_as_eth(book: Path, examples: Path, tmp_path: Path) -> None:
+    """Long ETH-PERP behind ETH collateral is flagged whether the ETH is home or at arbitrum."""
+
+    def with_long_perp(path: Path, name: str) -> Path:
+        data = yaml.safe_load(path.read_text())
+        for account in data["accounts"]:
+            if account["id"] == "bridger":
+                account["positions"] = [{"market": "ETH-PERP", "qty": 3.0, "entry_price": 3000.0}]
+        out = tmp_path / name
+        out.write_text(yaml.safe_dump(data, sort_keys=False))
+        return out
+
+    args = ["--returns", str(examples / "prices.csv"), "--account", "bridger", "--paths", "200"]
+    remote = with_long_perp(book, "remote.yaml")
+    home = with_long_perp(_home_equivalent(book, tmp_path), "home-perp.yaml")
+    ours = run_json("risk", str(remote), *args)["accounts"][0]["wrong_way"]
+    theirs = run_json("risk", str(home), *args)["accounts"][0]["wrong_way"]
+    assert ours["flagged"] and theirs["flagged"]
+    assert set(ours["by_asset"]) == set(theirs["by_asset"]) == {"ETH"}
+    assert ours["by_asset"]["ETH"]["collateral_usd"] == pytest.approx(ETH_QTY * 3040.0)
+    for key in ("collateral_usd", "exposure_delta_usd"):
+        assert ours["by_asset"]["ETH"][key] == pytest.approx(
+            theirs["by_asset"]["ETH"][key], rel=1e-9
+        )

@@ -126,8 +126,18 @@ def test_greeks_count_remote_eth_as_delta(book_with_perp: Path) -> None:
     assert eth["delta_qty"] == pytest.approx(ETH_QTY - 5.0, rel=1e-12)
 
 
-def test_hedge_starts_from_margin_and_joint_liquidation_price(book_with_perp: Path) -> None:
+def test_hedge_starts_from_margin_and_joint_liquidation_price(
+    book_with_perp: Path, tmp_path: Path
+) -> None:
     data = run_json("hedge", str(book_with_perp), "--account", "bridger")
+    # the delta hedge sells the 12 ETH less the 5 short, wherever the ETH is
+    home = run_json(
+        "hedge", str(_home_equivalent(book_with_perp, tmp_path)), "--account", "bridger"
+    )
+    ((trade,),) = [data["accounts"][0]["delta_hedge"]["trades"]]
+    ((reference_trade,),) = [home["accounts"][0]["delta_hedge"]["trades"]]
+    assert trade["market"] == reference_trade["market"] == "ETH-PERP"
+    assert trade["qty"] == pytest.approx(reference_trade["qty"], rel=1e-9)
     before = data["accounts"][0]["before"]
     reference = margin_of(book_with_perp)
     assert before["maint_health_usd"] == pytest.approx(reference["maint"]["health_usd"])

@@ -174,7 +174,9 @@ def portfolio_first_passage(
         dt,
         jump_per_day,
         seed=seed,
-    )[:, column]
+    )
+    if factors.size < k:  # copy each factor's returns to its located lots
+        steps = steps[:, column]
     cum = np.cumsum(steps.reshape(n_paths, n_steps, k), axis=1)
     p0 = sub_tables.price_usd
     wa, wl, _ = evaluate_groups(sub_tables, rows, MAINT)

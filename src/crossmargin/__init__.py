@@ -77,17 +77,27 @@ __version__ = "0.1.0"
 def margin(
     book: Book, mode: Mode | None = None, prices: Mapping[str, float] | None = None
 ) -> list[AccountMargin]:
-    """Margin report of every account of ``book``, optionally in another mode or at other prices."""
+    """Margin report of every account of ``book``, optionally in another mode or at other prices.
+
+    Collateral at other locations and transfers in flight are credited (issue #17): the book is
+    compiled by :func:`crossmargin.locations.view.located_view`, price overrides of an asset
+    reach its located lots, and an asset's liquidation price moves all its lots together."""
+    from crossmargin.locations.liqprice import joint_liquidation_prices
+    from crossmargin.locations.view import located_view
     from crossmargin.margin import MarginEngine
 
-    return MarginEngine(book).margin(mode=mode, prices=prices)
+    view = located_view(book)
+    engine, moved = MarginEngine(view.book), view.prices(prices)
+    return joint_liquidation_prices(view, engine, engine.margin(mode=mode, prices=moved), moved)
 
 
 def compare(book: Book) -> list[CapitalComparison]:
-    """Collateral each account requires under isolated vs cross margin."""
+    """Collateral each account requires under isolated vs cross margin (remote lots
+    credited, as in :func:`margin`)."""
+    from crossmargin.locations.view import located_view
     from crossmargin.margin import MarginEngine
 
-    return MarginEngine(book).compare()
+    return MarginEngine(located_view(book).book).compare()
 
 
 def what_if(
@@ -97,10 +107,13 @@ def what_if(
     withdrawals: Mapping[str, float] | None = None,
     prices: Mapping[str, float] | None = None,
 ) -> WhatIf:
-    """An account before and after a hypothetical trade, withdrawal or price move."""
+    """An account before and after a hypothetical trade, withdrawal or price move (remote
+    lots credited and moved with their asset, as in :func:`margin`)."""
+    from crossmargin.locations.view import located_view
     from crossmargin.margin import MarginEngine
 
-    return MarginEngine(book).what_if(account_id, trades, withdrawals, prices)
+    view = located_view(book)
+    return MarginEngine(view.book).what_if(account_id, trades, withdrawals, view.prices(prices))
 
 
 __all__ = [

@@ -149,7 +149,7 @@ def test_real_hourly_btc_agrees_with_the_daily_file() -> None:
     A day's label shifted by one would drop the correlation to ~0.
     """
     hourly = load_returns(HOURLY)
-    assert hourly.sampling["coinbase_btc_usd_hourly"] == (
+    assert hourly.sampling["BTC"] == (  # named after its symbol column (BTCUSD)
         "1h -> 1d (837 UTC days, 2 partial left out)"
     )
     daily = returns_from_frames({"BTC": load_history(DAILY)["BTC"]})

@@ -118,10 +118,11 @@ def register(app: typer.Typer) -> None:
     def compare(file: FileArg, as_json: JsonOpt = False) -> None:
         """Capital to add under isolated vs cross vs portfolio margin, and what cross frees."""
         from crossmargin.book.io import load_book
+        from crossmargin.locations.view import located_view
         from crossmargin.margin.engine import MarginEngine
         from crossmargin.report import compare_table
 
-        rows = MarginEngine(load_book(file)).compare()
+        rows = MarginEngine(located_view(load_book(file)).book).compare()  # remote lots: #17
         if as_json:
             emit_json({"accounts": [r.to_dict() for r in rows]})
         else:
@@ -157,6 +158,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """An account before and after a hypothetical trade, withdrawal or price move."""
         from crossmargin.book.io import load_book
+        from crossmargin.locations.view import located_view
         from crossmargin.margin.engine import MarginEngine, Trade
         from crossmargin.report import print_what_if
 
@@ -174,9 +176,13 @@ def register(app: typer.Typer) -> None:
             if not sep:
                 raise InputError("--trade", spec, "expected MARKET=QTY or MARKET=QTY@PRICE")
             trades.append(Trade(market, qty, fill))
-        engine = MarginEngine(load_book(file))
+        view = located_view(load_book(file))  # remote lots and transfers in flight: #17
+        engine = MarginEngine(view.book)
         result = engine.what_if(
-            account, trades, parse_pairs("--withdraw", withdraw), parse_pairs("--price", price)
+            account,
+            trades,
+            parse_pairs("--withdraw", withdraw),
+            view.prices(parse_pairs("--price", price)),
         )
         if as_json:
             emit_json(result.to_dict())
@@ -196,11 +202,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Portfolio Greeks per underlying and expiry: delta (coin and USD), gamma, vega, theta."""
         from crossmargin.book.io import load_book
+        from crossmargin.locations.view import located_view
         from crossmargin.margin.engine import MarginEngine
         from crossmargin.portfolio import portfolio_from_book, portfolio_greeks
         from crossmargin.report import greeks_table
 
-        book = load_book(file)
+        book = located_view(load_book(file)).book  # remote lots are delta too: #17
         chosen = [book.account(account)] if account else [a for a in book.accounts if a.positions]
         tables = MarginEngine(book).tables
         results = {

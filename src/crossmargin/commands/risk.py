@@ -246,6 +246,7 @@ def register(app: typer.Typer) -> None:
         99 % and 97.5 %, 1 and 10 days; without --account also the whole pool (equity, health
         and bad debt)."""
         from crossmargin.book.io import load_book
+        from crossmargin.locations.view import located_view
         from crossmargin.risk.pool import pool_risk
         from crossmargin.risk.report import analyze_account, render_html
         from crossmargin.risk.returns import load_returns
@@ -256,7 +257,7 @@ def register(app: typer.Typer) -> None:
             raise InputError("--seed", seed, "must be from 0 to 2**63 - 1")
         if paths > MAX_PATHS:
             raise InputError("--paths", paths, f"at most {MAX_PATHS:,} Monte Carlo paths")
-        book = load_book(file)
+        book = located_view(load_book(file)).book  # remote lots take their asset's returns
         data = load_returns(returns)
         proxies = parse_proxies(proxy)
         ids = [book.account(account).id] if account else [a.id for a in book.accounts]
@@ -353,12 +354,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Delta-neutral perp trades, and the trade maximizing stressed maint health."""
         from crossmargin.book.io import load_book
+        from crossmargin.locations.view import located_view
         from crossmargin.risk.hedge import hedge_scenarios, suggest_hedges
         from crossmargin.risk.returns import load_returns
 
         if budget_usd is not None and not abs(budget_usd) <= MAX_BUDGET_USD:
             raise InputError("--budget-usd", budget_usd, f"at most {MAX_BUDGET_USD:g} USD")
-        book = load_book(file)
+        book = located_view(load_book(file)).book  # remote lots are hedged as their asset
         data = load_returns(returns) if returns else None
         proxies = parse_proxies(proxy)
         ids = [book.account(account).id] if account else [a.id for a in book.accounts]

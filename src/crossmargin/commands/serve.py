@@ -167,13 +167,22 @@ def register(app: typer.Typer) -> None:
             raise InputError("--duration", duration, "must be in (0, 1e7] seconds")
         if demo and book is not None:
             raise InputError("book", str(book), "give a book or --demo, not both")
+        start_book = load_demo_book() if demo else (load_book(book) if book else None)
+        if start_book is not None:  # before the database is touched
+            from crossmargin.locations.view import refuse_located
+
+            # the live engine's state has no located rows yet: never margin without them
+            refuse_located(
+                start_book,
+                "the live service does not credit collateral at other locations yet; "
+                "use 'crossmargin margin' / 'crossmargin transfer' for this book",
+            )
         url = _url(db_url, demo)
         engine = db.connect(url)
         db.upgrade(engine)
         config = ServiceConfig.model_validate(
             {"policy": policy, "dynamic_haircuts": dynamic_haircuts}
         )
-        start_book = load_demo_book() if demo else (load_book(book) if book else None)
         if start_book is not None:
             MarginCore.initialize(engine, start_book, config)
         core = MarginCore(engine, config)

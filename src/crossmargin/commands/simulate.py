@@ -105,7 +105,15 @@ def _source(file: Path | None, generate: int | None, seed: int) -> tuple[Any, Ma
         return generated, generated.tables, generated.to_arrays()
     if file is None:
         raise InputError("BOOK", None, "give a portfolio file or --generate N")
+    from crossmargin.locations.view import refuse_located
+
     book = load_book(file)
+    # the cascade moves each asset alone: a remote lot would not move with its asset
+    refuse_located(
+        book,
+        "simulate does not model collateral at other locations; "
+        "the cross-chain cascade is 'crossmargin crossvenue'",
+    )
     tables = compile_market(book)
     return book, tables, compile_accounts(tables, book.accounts, settle_rows=True)
 
@@ -310,7 +318,14 @@ def register(app: typer.Typer) -> None:
         )
         n_points = len(grid) * (1 if haircut_grid is None else len(haircut_grid))
         if generate is None and file is not None:
+            from crossmargin.locations.view import refuse_located
+
             book = load_book(file)
+            refuse_located(
+                book,
+                "calibrate does not model collateral at other locations; "
+                "the cross-chain cascade is 'crossmargin crossvenue'",
+            )
             raise InputError(
                 "BOOK",
                 str(file),

@@ -57,11 +57,12 @@ def register(app: typer.Typer) -> None:
         A scenario moves collateral and positions together; --shock compounds with it on the
         price: (1 + scenario move) x (1 + shock) - 1, shown under the table."""
         from crossmargin.book.io import load_book
+        from crossmargin.locations.view import located_view
         from crossmargin.margin.engine import MarginEngine
         from crossmargin.report import stress_table
         from crossmargin.risk.stress import load_scenarios, run_stress
 
-        book = load_book(file)
+        book = located_view(load_book(file)).book  # ETH@arbitrum moves with ETH: #17
         library = load_scenarios(scenarios_file)
         results = run_stress(book, library, scenario, parse_pairs("--shock", shock))
         if as_json:

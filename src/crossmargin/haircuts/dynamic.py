@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from crossmargin.display import rounded_repr
 from crossmargin.errors import InputError
 from crossmargin.haircuts.config import DynamicHaircutConfig, VolatilityMethod
 from crossmargin.market.liquidity import SqrtImpact
@@ -60,6 +61,7 @@ __all__ = [
 ]
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class Weights:
     init_asset_weight: float
@@ -76,6 +78,7 @@ class Weights:
         }
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class HaircutRecommendation:
     """Recommended weights with the components behind them (fractions of price)."""

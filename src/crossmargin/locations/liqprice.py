@@ -63,6 +63,30 @@ def _crossing(
     return None
 
 
+def joint_crossings(
+    view: LocatedView,
+    engine: MarginEngine,
+    account_id: str,
+    base: str,
+    prices: Mapping[str, float] | None = None,
+) -> tuple[float | None, float | None]:
+    """``(below_usd, above_usd)``: the prices of ``base`` at which the account's maint health
+    changes sign when every lot of it (home, located, in flight) moves together (None: no
+    crossing in ``[1e-6, 1e6] x`` the price)."""
+    given = dict(prices or {})
+    h0 = _health(engine, view, account_id, base, given, 1.0)
+
+    def health(m: float) -> float:
+        return _health(engine, view, account_id, base, given, m)
+
+    price = given.get(base, view.book.assets[base].price)
+    below, above = _crossing(health, h0, _DOWN), _crossing(health, h0, _UP)
+    return (
+        None if below is None else below * price,
+        None if above is None else above * price,
+    )
+
+
 def joint_liquidation_prices(
     view: LocatedView,
     engine: MarginEngine,
@@ -85,21 +109,15 @@ def joint_liquidation_prices(
         for symbol in located:
             figures.pop(symbol, None)
         for base in sorted({view.base_of[s] for s in located}):
-            h0 = _health(engine, view, report.account_id, base, given, 1.0)
-
-            def health(m: float, base: str = base, who: str = report.account_id) -> float:
-                return _health(engine, view, who, base, given, m)
-
-            price = given.get(base, view.book.assets[base].price)
-            below, above = _crossing(health, h0, _DOWN), _crossing(health, h0, _UP)
+            below, above = joint_crossings(view, engine, report.account_id, base, given)
             if below is None and above is None:
                 figures.pop(base, None)
                 continue
             figures[base] = LiquidationPrice(
                 asset=base,
-                price_usd=price,
-                below_usd=None if below is None else below * price,
-                above_usd=None if above is None else above * price,
+                price_usd=given.get(base, view.book.assets[base].price),
+                below_usd=below,
+                above_usd=above,
             )
         buckets = tuple(replace(b, liquidation_prices=figures) for b in report.buckets)
         out.append(replace(report, liquidation_prices=figures, buckets=buckets))

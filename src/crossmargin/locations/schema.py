@@ -25,6 +25,14 @@ HOME = "home"
 LOCATED_SEP = "@"
 #: separator of an in-flight asset's symbol: ``ETH@arbitrum>home``
 IN_FLIGHT_SEP = ">"
+
+
+def base_asset(symbol: str) -> str:
+    """The asset a compiled symbol stands for: ``ETH@arbitrum`` and ``ETH@arbitrum>home`` are
+    ``ETH`` (their price and returns are ETH's); a plain symbol is itself."""
+    return symbol.split(LOCATED_SEP, 1)[0] if LOCATED_SEP in symbol else symbol
+
+
 #: the longest finality or elapsed time accepted: a year
 SECONDS_MAX = 365.0 * 86_400.0
 QTY_MAX = 1e15

@@ -6,11 +6,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from crossmargin.book.schema import Book
+from crossmargin.display import rounded_repr
 from crossmargin.locations.transfers import advance, start_transfer
 from crossmargin.locations.view import located_view, transfer_finality_s
 from crossmargin.margin.engine import MarginEngine
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class Stage:
     """One moment of a transfer: the account's figures (USD) and where its asset sits."""

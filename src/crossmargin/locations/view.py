@@ -103,6 +103,14 @@ class LocatedView:
         }
 
 
+def compiled_view(book: Book) -> LocatedView:
+    """The view of an already compiled book (e.g. after a what-if on :attr:`LocatedView.book`):
+    its located symbols' base assets and locations read from their names."""
+    base_of = {s: s.split(LOCATED_SEP, 1)[0] for s in book.assets if LOCATED_SEP in s}
+    where = {s: s.split(LOCATED_SEP, 1)[1] for s in base_of}
+    return LocatedView(book, book, base_of, where)
+
+
 def lp_holdings(book: Book, position: LPPositionSpec) -> dict[str, float]:
     """Base and quote an LP position holds at the book's prices (pool price = base USD /
     quote USD: the pool is assumed arbitraged to the oracle)."""
@@ -125,6 +133,31 @@ def _scaled(asset: Asset, factor: float) -> Asset:
             "maint_asset_weight": None if maint_aw is None else maint_aw * factor,
         }
     )
+
+
+def first_located_field(book: Book) -> tuple[str, object] | None:
+    """``(field, value)`` of the book's first located lot, transfer in flight or LP position
+    (for a command that cannot margin them to name in its refusal); None if there is none."""
+    for i, account in enumerate(book.accounts):
+        if account.remote_balances:
+            lot = account.remote_balances[0]
+            return f"accounts[{i}].balances.{lot.asset}", {"qty": lot.qty, "location": lot.location}
+        if account.in_flight:
+            transfer = account.in_flight[0]
+            return f"accounts[{i}].in_flight[0]", f"{transfer.qty:g} {transfer.asset}"
+        if account.lp_positions:
+            return f"accounts[{i}].lp_positions[0]", account.lp_positions[0].pool
+    return None
+
+
+def refuse_located(book: Book, reason: str) -> None:
+    """Raise an :class:`~crossmargin.errors.InputError` naming the first located field of
+    ``book`` (``reason``: why this command cannot credit it, and what to use instead)."""
+    from crossmargin.errors import InputError
+
+    found = first_located_field(book)
+    if found is not None:
+        raise InputError(found[0], found[1], reason)
 
 
 def located_view(book: Book) -> LocatedView:
@@ -172,7 +205,12 @@ def located_view(book: Book) -> LocatedView:
             balances[symbol] = balances.get(symbol, 0.0) + qty
         accounts.append(
             account.model_copy(
-                update={"balances": balances, "remote_balances": [], "in_flight": []}
+                update={
+                    "balances": balances,
+                    "remote_balances": [],
+                    "in_flight": [],
+                    "lp_positions": [],  # now rows: compiling again must not add them twice
+                }
             )
         )
     compiled = book.model_copy(update={"assets": assets, "accounts": accounts})

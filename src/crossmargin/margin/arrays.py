@@ -473,6 +473,26 @@ class _RowBuilder:
         )
 
 
+def _refuse_uncompiled(index: int, account: Account) -> None:
+    """Located lots are rows of the compiled book (``located_view``): compiled here without
+    them they would silently give less collateral."""
+    from crossmargin.errors import InputError
+
+    field = (
+        "remote_balances"
+        if account.remote_balances
+        else "in_flight"
+        if account.in_flight
+        else "lp_positions"
+    )
+    raise InputError(
+        f"accounts[{index}].{field}",
+        account.id,
+        "collateral at another location: compile the book with "
+        "crossmargin.locations.view.located_view(book).book first",
+    )
+
+
 def compile_accounts(
     tables: MarketTables,
     accounts: Sequence[Account],
@@ -493,6 +513,8 @@ def compile_accounts(
     builder = _RowBuilder(tables)
     modes: list[Mode] = []
     for a, account in enumerate(accounts):
+        if account.remote_balances or account.in_flight or account.lp_positions:
+            _refuse_uncompiled(a, account)  # never margin a book without its remote lots
         # a portfolio account is one pool in the kernel; its requirement is the scenario one
         account_mode: Mode = mode or ("cross" if account.mode == "portfolio" else account.mode)
         modes.append(account_mode)

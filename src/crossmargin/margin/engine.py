@@ -26,6 +26,7 @@ from crossmargin.book.schema import (
     OptionMarket,
     Position,
 )
+from crossmargin.display import rounded_repr
 from crossmargin.errors import (
     InputError,
     NonFiniteResultError,
@@ -67,6 +68,7 @@ _ROOT_ITERATIONS = 100
 _ROOT_RTOL = 1e-12
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class LevelFigures:
     """Weighted assets and liabilities at one margin level (init or maint), USD."""
@@ -99,6 +101,7 @@ class LevelFigures:
         }
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class LiquidationPrice:
     """Prices of one asset at which maint health crosses zero, other prices fixed.
@@ -129,6 +132,7 @@ class LiquidationPrice:
         }
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class BucketMargin:
     """Margin of one margin group: a cross account, or an isolated bucket."""
@@ -155,6 +159,7 @@ class BucketMargin:
         }
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class AccountMargin:
     """Margin of one account; ``buckets`` has one entry (cross) or one per isolated bucket."""
@@ -352,6 +357,7 @@ def _first_crossing(
     return root
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class Contribution:
     """One row's share of a bucket's health at one level, USD.
@@ -417,6 +423,7 @@ def explain_arrays(
     return rows
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class Trade:
     """A hypothetical trade of ``qty`` (signed) in ``market`` at ``price`` (default: the mark)."""
@@ -426,6 +433,7 @@ class Trade:
     price: float | None = None
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class WhatIf:
     """An account before and after a hypothetical change."""
@@ -449,6 +457,7 @@ class WhatIf:
         }
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class CapitalComparison:
     """Capital (USD at weight 1) an account must add to pass the init check, per margin mode."""

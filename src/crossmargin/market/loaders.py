@@ -79,21 +79,87 @@ def load_bitstamp_daily(path: str | Path) -> dict[str, pd.DataFrame]:
     return {asset: validate_ohlcv(frame, asset) for asset, frame in groups.items()}
 
 
-def load_cryptodatadownload_hourly(path: str | Path) -> pd.DataFrame:
-    """The shared Coinbase hourly file: a banner line, then newest-first rows.
+#: quote currencies stripped from a pair symbol without a separator (``BTCUSD`` -> ``BTC``)
+QUOTES = ("USDT", "USDC", "BUSD", "USD", "EUR", "GBP", "JPY", "BTC", "ETH")
 
-    Dates look like ``2019-10-17 09-AM``; returned oldest first.
+
+def _volume_columns(columns: list[str]) -> tuple[str | None, str | None, str | None]:
+    """``(base-unit column, its unit, quote/USD column)`` among CryptoDataDownload's volume
+    columns: ``Volume BTC`` / ``Volume USD`` or ``volume_btc`` / ``volume`` (the latter in USD).
+    """
+    base = unit = quote = None
+    for column in columns:
+        key = column.strip().lower().replace(" ", "_")
+        if not key.startswith("volume"):
+            continue
+        currency = key.removeprefix("volume").strip("_").upper()
+        if currency in ("", "USD", "USDT", "USDC") or currency.startswith("USD"):
+            quote = column
+        elif base is None:
+            base, unit = column, currency
+    return base, unit, quote
+
+
+def asset_of_pair(symbol: str, base_unit: str | None = None) -> str:
+    """The base asset of a pair symbol: ``BTC/USD``, ``BTC-USD``, ``BTC_USD`` -> ``BTC``;
+    ``BTCUSD`` -> ``BTC`` (the base-volume column's unit when it prefixes the symbol, else a
+    known quote currency stripped)."""
+    text = symbol.strip().upper()
+    for sep in ("/", "-", "_", ":"):
+        if sep in text:
+            return text.split(sep, 1)[0]
+    if base_unit and text.startswith(base_unit.upper()) and len(text) > len(base_unit):
+        return base_unit.upper()
+    for quote in QUOTES:
+        if text.endswith(quote) and len(text) > len(quote):
+            return text[: -len(quote)]
+    return text
+
+
+def load_cryptodatadownload(path: str | Path) -> tuple[str | None, pd.DataFrame]:
+    """The CryptoDataDownload layout: a banner line, then newest-first rows with ``date``
+    (``2019-10-17 09-AM`` or ISO), optionally ``unix`` and ``symbol``, OHLC and two volume
+    columns, one in the base asset (``Volume BTC`` / ``volume_btc``) and one in USD.
+
+    Returns ``(asset, frame)`` oldest first: the asset named by the ``symbol`` column
+    (``BTC/USD`` -> ``BTC``; None without one) and ``volume`` in base-asset units (the
+    liquidity models' unit), the USD volume kept as ``volume_usd``.
     """
     raw = _read_csv(path, skiprows=1)
-    if "date" not in raw.columns:
+    raw.columns = [str(c).strip() for c in raw.columns]
+    lower = {c.lower(): c for c in raw.columns}
+    if "date" not in lower:
         raise InputError("file", str(path), "expected a 'date' column after the banner line")
+    dates = raw[lower["date"]]
     try:
-        index = pd.to_datetime(raw["date"], format="%Y-%m-%d %I-%p", utc=True)
-    except (ValueError, TypeError) as exc:
-        raise InputError("date", str(raw["date"].iloc[0]), f"unreadable date: {exc}") from None
-    frame = raw.drop(columns=["date", "symbol"], errors="ignore").set_index(index)
+        index = pd.to_datetime(dates, format="%Y-%m-%d %I-%p", utc=True)
+    except (ValueError, TypeError):
+        try:
+            index = pd.to_datetime(dates, format="ISO8601", utc=True)
+        except (ValueError, TypeError) as exc:
+            raise InputError("date", str(dates.iloc[0]), f"unreadable date: {exc}") from None
+    base, unit, quote = _volume_columns(list(raw.columns))
+    asset = None
+    if "symbol" in lower:
+        symbols = raw[lower["symbol"]].dropna().astype(str).unique()
+        if len(symbols) > 1:
+            raise InputError("symbol", list(symbols[:3]), "one pair per file expected")
+        if len(symbols) == 1:
+            asset = asset_of_pair(symbols[0], unit)
+    frame = raw.drop(columns=[lower[c] for c in ("date", "symbol", "unix") if c in lower])
+    renamed = {c: c.lower() for c in frame.columns if c.lower() in OHLC}
+    if quote is not None:
+        renamed[quote] = "volume_usd"
+    if base is not None:
+        renamed[base] = "volume"  # units of the asset: what the liquidity models read
+    frame = frame.rename(columns=renamed).set_index(index)
     frame.index.name = "time"
-    return validate_ohlcv(frame, Path(path).name)
+    return asset, validate_ohlcv(frame, Path(path).name)
+
+
+def load_cryptodatadownload_hourly(path: str | Path) -> pd.DataFrame:
+    """The shared Coinbase hourly file (:func:`load_cryptodatadownload`'s frame)."""
+    return load_cryptodatadownload(path)[1]
 
 
 def load_binance_liquidations(path: str | Path) -> pd.DataFrame:
@@ -166,8 +232,9 @@ def load_history(path: str | Path, asset: str | None = None) -> dict[str, pd.Dat
     """Read any supported price file into ``{asset: frame}``, detecting the layout.
 
     Bitstamp-style ``ASSET:field`` column groups give one frame per asset; the
-    CryptoDataDownload banner layout, the Binance minute file and a generic OHLCV CSV give one
-    frame named ``asset`` (default: the file name's stem).
+    CryptoDataDownload banner layout gives one frame named ``asset``, else after its ``symbol``
+    column (``BTC/USD`` -> ``BTC``), else the file name's stem; the Binance minute file and a
+    generic OHLCV CSV give one frame named ``asset`` (default: the file name's stem).
     """
     file = Path(path)
     if not file.is_file():
@@ -176,7 +243,8 @@ def load_history(path: str | Path, asset: str | None = None) -> dict[str, pd.Dat
         first = handle.readline()
     name = asset or file.stem
     if first.lower().startswith("timestamps are utc") or "cryptodatadownload" in first.lower():
-        return {name: load_cryptodatadownload_hourly(file)}
+        pair, frame = load_cryptodatadownload(file)
+        return {asset or pair or file.stem: frame}
     cells = first.strip().split(",")
     if len(cells) > 1 and cells[0] == "" and ":" in cells[1]:
         return load_bitstamp_daily(file)

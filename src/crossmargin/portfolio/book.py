@@ -27,6 +27,7 @@ from typing import Any
 
 from crossmargin.book.schema import Account, Book, FutureMarket, OptionMarket
 from crossmargin.errors import InputError, NotSupportedError
+from crossmargin.locations.schema import base_asset
 from crossmargin.margin.arrays import FloatArray, MarketTables, compile_market
 from crossmargin.margin.kernel import market_marks_usd
 from crossmargin.portfolio.positions import PortfolioSpec
@@ -115,15 +116,19 @@ def portfolio_from_book(
             cash += qty * price
             continue
         assert asset.maint_asset_weight is not None and asset.init_asset_weight is not None
-        shocked = symbol in underlyings
+        base = base_asset(symbol)  # ETH@arbitrum (#17) is ETH's price risk
+        shocked = base in underlyings
+        # shocked with its underlying, its price risk is in the grid: no haircut on top but a
+        # located lot's own (bridge) factor: its weight / the base asset's weight
+        home_weight = book.assets[base].maint_asset_weight if base != symbol else None
+        located_frac = 0.0 if not home_weight else 1.0 - asset.maint_asset_weight / home_weight
         collaterals.append(
             {
                 "name": symbol,
                 "amount": qty,
                 "price_usd": price,
-                "shocked_with": symbol if shocked else None,
-                # shocked with its underlying, its price risk is in the grid: no haircut on top
-                "mm_haircut_frac": 0.0 if shocked else 1.0 - asset.maint_asset_weight,
+                "shocked_with": base if shocked else None,
+                "mm_haircut_frac": located_frac if shocked else 1.0 - asset.maint_asset_weight,
                 "im_haircut_frac": 0.0
                 if shocked
                 else asset.maint_asset_weight - asset.init_asset_weight,

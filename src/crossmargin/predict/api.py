@@ -19,14 +19,17 @@ from typing import Any
 import numpy as np
 
 from crossmargin.book.schema import Book
-from crossmargin.errors import InputError
+from crossmargin.errors import InputError, NotSupportedError
+from crossmargin.locations.view import located_view
 from crossmargin.margin.arrays import compile_accounts, compile_market
 from crossmargin.predict.baseline import (
     MarketModel,
     account_baseline,
     default_market_model,
+    group_barriers,
     market_from_returns,
 )
+from crossmargin.predict.located import joint_barriers, tie_located
 
 UNITS_DAYS = {
     "s": 1.0 / 86_400.0,
@@ -93,13 +96,23 @@ def predict_book(
             )
         horizon_days = trained
     horizon = 1.0 / 24.0 if horizon_days is None else horizon_days
+    view = located_view(book)  # remote lots and transfers in flight as located rows (#17)
+    book = view.book
+    if view.base_of and model is not None:
+        raise NotSupportedError(
+            "--model: the learned model was trained on books without located collateral "
+            "(remote lots or transfers in flight); use the baseline or --paths"
+        )
     chosen = [book.account(a) for a in accounts] if accounts else list(book.accounts)
     if not chosen:
         raise InputError("accounts", 0, "the book has no accounts")
     tables = compile_market(book)
     arrays = compile_accounts(tables, chosen)
-    market = market_model(tables, returns, proxies)
-    base = account_baseline(tables, arrays, market, horizon)
+    market = tie_located(market_model(tables, returns, proxies), tables.asset_symbols)
+    barriers = None
+    if view.base_of:  # every lot of an asset moves together: one factor, joint barriers
+        barriers = joint_barriers(view, tables, arrays, group_barriers(tables, arrays))
+    base = account_baseline(tables, arrays, market, horizon, barriers=barriers)
     out_accounts: list[dict[str, Any]] = [
         {"account": arrays.account_ids[i], "baseline": base.row(i, tables.asset_symbols)}
         for i in range(arrays.n_accounts)

@@ -42,6 +42,7 @@ from crossmargin.errors import InputError
 from crossmargin.margin.arrays import MAINT, FloatArray, IntArray, MarketTables, PortfolioArrays
 from crossmargin.margin.kernel import evaluate_groups
 from crossmargin.predict.baseline import MarketModel, group_deltas
+from crossmargin.predict.located import factor_index
 
 #: bound on the floats of one chunk's sensitivity tensor (paths x groups x assets)
 MAX_CHUNK_FLOATS = 4_000_000
@@ -163,7 +164,19 @@ def portfolio_first_passage(
     corr = market.correlation[np.ix_(kept, kept)]
     k, ng, n_acc = kept.size, rows.n_groups, rows.n_accounts
     dt = horizon_days / n_steps
-    steps = gbm_jump_returns(sigma, corr, n_paths * n_steps, dt, jump_per_day, seed=seed)
+    # the lots of one asset (ETH, ETH@arbitrum: #17) are one factor: simulate it once
+    rep = factor_index(sub_tables.asset_symbols)
+    factors, column = np.unique(rep, return_inverse=True)
+    steps = gbm_jump_returns(
+        sigma[factors],
+        corr[np.ix_(factors, factors)],
+        n_paths * n_steps,
+        dt,
+        jump_per_day,
+        seed=seed,
+    )
+    if factors.size < k:  # copy each factor's returns to its located lots
+        steps = steps[:, column]
     cum = np.cumsum(steps.reshape(n_paths, n_steps, k), axis=1)
     p0 = sub_tables.price_usd
     wa, wl, _ = evaluate_groups(sub_tables, rows, MAINT)

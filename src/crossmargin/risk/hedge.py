@@ -31,7 +31,9 @@ import numpy.typing as npt
 from scipy import optimize
 
 from crossmargin.book.schema import Book, FutureMarket, PerpMarket
+from crossmargin.display import rounded_repr
 from crossmargin.errors import InputError
+from crossmargin.locations.schema import LOCATED_SEP, base_asset
 from crossmargin.margin.arrays import compile_market
 from crossmargin.margin.engine import AccountMargin, MarginEngine, Trade, apply_changes
 from crossmargin.margin.kernel import market_marks_usd
@@ -52,6 +54,7 @@ DEFAULT_CONFIDENCE = 0.99
 UNIFORM_MOVES = (-0.05, -0.1, -0.2, -0.3)
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class HedgeState:
     """An account's figures with some trades applied (none: the account as it is)."""
@@ -78,6 +81,7 @@ class HedgeState:
         }
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class HedgePlan:
     """Before, the delta hedge, and (with a budget) the budget hedge."""
@@ -136,6 +140,7 @@ def delta_hedge_trades(
             # the same risk factor: assets sharing its return column, else its alias
             peers = [a for a, c in source.items() if c == source.get(symbol) and a != symbol]
             peers += [aliases[symbol]] if symbol in aliases else []
+            peers += [base_asset(symbol)] if base_asset(symbol) != symbol else []  # ETH@arb
             for peer in peers:
                 market = hedge_market(book, peer)
                 if market is not None:
@@ -163,6 +168,13 @@ def _state(
     what_if = engine.what_if(account_id, list(trades))
     after: AccountMargin = what_if.after
     account = apply_changes(book, book.account(account_id), list(trades), {})
+    if any(LOCATED_SEP in s for s in account.balances):  # every lot of an asset moves together
+        from crossmargin.locations.liqprice import joint_liquidation_prices
+        from crossmargin.locations.view import compiled_view
+
+        moved = [account if a.id == account_id else a for a in book.accounts]
+        view = compiled_view(book.model_copy(update={"accounts": moved}))
+        after = joint_liquidation_prices(view, MarginEngine(view.book), [after])[0]
     revaluer = ScenarioRevaluer.from_book(book, account)
     r = _columns_for(revaluer, scenarios, symbols)
     out = revaluer.revalue(r)
@@ -300,7 +312,9 @@ def hedge_scenarios(
         for name in library.scenarios:
             prices = library.prices(book, name)
             rows.append([math.log(prices[s] / book.assets[s].price) for s in symbols])
-        risky = np.array([s not in library.stablecoins for s in symbols], dtype=np.float64)
+        risky = np.array(
+            [base_asset(s) not in library.stablecoins for s in symbols], dtype=np.float64
+        )
         for move in UNIFORM_MOVES:
             rows.append((math.log1p(move) * risky).tolist())
         scen = np.array(rows)

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crossmargin.book.schema import Book
+from crossmargin.display import rounded_repr
 from crossmargin.errors import InputError
 from crossmargin.risk.returns import MIN_OBSERVATIONS, ReturnData, map_assets, mapped_returns
 from crossmargin.risk.revalue import ScenarioRevaluer
@@ -39,6 +40,7 @@ FloatArray = npt.NDArray[np.float64]
 POOL_METHODS = ("historical", "filtered", "monte-carlo")
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class PoolFigure:
     """Pool VaR / ES (USD) of one method, horizon and confidence."""
@@ -59,6 +61,7 @@ class PoolFigure:
         return dict(self.__dict__)
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class PoolRisk:
     """The pool's figures, its accounts and their base values."""

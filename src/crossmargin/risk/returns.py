@@ -34,7 +34,8 @@ Documented fallbacks and errors (never a NaN in a return matrix):
 * **assets without returns** - a stablecoin (the stress library's list) gets a zero return; a
   wrapped or staked token takes its alias's series (``wstETH`` -> ``ETH``, the stress library's
   aliases); ``proxies`` map any other asset onto a series (``{"AAVE": "ETH"}``, beta 1); any
-  other asset raises :class:`MissingReturnsError` naming it.
+  other asset raises :class:`MissingReturnsError` naming it. A located symbol of a compiled
+  book (``ETH@arbitrum``, ``ETH@arbitrum>home``: issue #17) maps as its base asset does.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from crossmargin.errors import InputError
+from crossmargin.locations.schema import base_asset
 from crossmargin.market.loaders import (
     DAY_SECONDS,
     MIN_REGULAR_FRACTION,
@@ -276,6 +278,10 @@ def map_assets(
         elif symbol in data.symbols:
             cols.append(data.symbols.index(symbol))
             sources.append(symbol)
+        elif base_asset(symbol) != symbol:  # ETH@arbitrum (#17): ETH's returns, as ETH maps
+            base = map_assets([base_asset(symbol)], data, proxies, stable, aliases)
+            cols.append(base.column[0])
+            sources.append(f"{base.source[0]} ({symbol})")
         elif symbol in stable:
             cols.append(-1)
             sources.append("stable")

@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crossmargin.book.io import input_error_from_validation, read_structured
 from crossmargin.book.schema import SHOCK_MAX, Book
+from crossmargin.display import rounded_repr
 from crossmargin.errors import InputError, UnknownNameError
+from crossmargin.locations.schema import base_asset
 from crossmargin.margin.engine import AccountMargin, MarginEngine
 
 #: A relative move: finite, > -100 % and <= SHOCK_MAX (docs/methodology.md, "Bounds")
@@ -45,9 +47,12 @@ class Scenario(BaseModel):
     def shock_for(
         self, symbol: str, stablecoins: frozenset[str], aliases: Mapping[str, str]
     ) -> float:
-        """The shock of ``symbol``: its own, its alias's, the stable or the default one."""
+        """The shock of ``symbol``: its own, its alias's, the stable or the default one; a
+        located symbol of a compiled book (``ETH@arbitrum``) moves with its base asset."""
         if symbol in self.shocks:
             return self.shocks[symbol]
+        if base_asset(symbol) != symbol:
+            return self.shock_for(base_asset(symbol), stablecoins, aliases)
         base = aliases.get(symbol)
         if base is not None and base in self.shocks:
             return self.shocks[base]
@@ -115,6 +120,7 @@ def load_scenarios(path: str | Path | None = None) -> ScenarioLibrary:
     return library.merged(_parse_library(data, str(file)))
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class ComposedShock:
     """A ``--shock`` on top of a scenario's move of the same asset, compounded on the price:
@@ -135,6 +141,7 @@ class ComposedShock:
         }
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class StressResult:
     """Every account's margin under one scenario (and the extra shocks compounded on it)."""
@@ -183,6 +190,9 @@ def run_stress(
     price = book price x (1 + scenario move) x (1 + shock) (:class:`ComposedShock`); the other
     assets keep the scenario's moves (an extra ETH shock does not move wstETH).
     """
+    from crossmargin.locations.view import located_view
+
+    book = located_view(book).book  # remote lots as rows (a compiled book is returned as is)
     engine = MarginEngine(book)
     for symbol, shock in (extra_shocks or {}).items():
         if symbol not in book.assets:
@@ -204,7 +214,9 @@ def run_stress(
                     shock,
                     f"compounded with {name} it exceeds {SHOCK_MAX:g} (+10,000 %)",
                 )
-            prices[symbol] *= 1.0 + shock
+            for moved in book.assets:  # the asset and its located lots (#17) move together
+                if base_asset(moved) == symbol:
+                    prices[moved] *= 1.0 + shock
             composed[symbol] = move
         accounts = engine.margin(prices=prices, with_liquidation_prices=False)
         results.append(StressResult(name, prices, accounts, composed))

@@ -32,6 +32,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from crossmargin.book.schema import Book
+from crossmargin.display import rounded_repr
 from crossmargin.errors import InputError
 from crossmargin.market.volatility import RISKMETRICS_LAMBDA, ewma_variance
 from crossmargin.risk.returns import (
@@ -257,12 +258,21 @@ def shrunk_covariance(returns: FloatArray) -> FloatArray:
 def active_covariance(returns: FloatArray) -> FloatArray:
     """Ledoit-Wolf covariance of the non-constant columns; zero rows/columns for the others.
 
-    Shrinking toward a scaled identity would otherwise give a stablecoin a variance.
+    Shrinking toward a scaled identity would otherwise give a stablecoin a variance; and
+    identical columns (an alias and its asset, a located lot and its asset: ETH@arbitrum) are
+    one factor, estimated once - shrinkage would otherwise decorrelate an asset from itself
+    (as :func:`fit_t_copula` does for its margins).
     """
     cov = np.zeros((returns.shape[1], returns.shape[1]))
     cols = _active_columns(returns)
     if cols.size:
-        cov[np.ix_(cols, cols)] = shrunk_covariance(returns[:, cols])
+        _, first, inverse = np.unique(
+            returns[:, cols].T, axis=0, return_index=True, return_inverse=True
+        )
+        order = np.argsort(first)  # the factors in the order of their first column
+        factor = np.argsort(order)[np.asarray(inverse).reshape(-1)]
+        unique = shrunk_covariance(returns[:, cols[first[order]]])
+        cov[np.ix_(cols, cols)] = unique[np.ix_(factor, factor)]
     return cov
 
 
@@ -397,6 +407,7 @@ def _check_matrix(returns: FloatArray, min_obs: int) -> FloatArray:
     return r
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class RiskFigure:
     """VaR and ES (USD, positive = loss) of equity and of maint health, one method and horizon.

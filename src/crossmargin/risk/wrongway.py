@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from crossmargin.display import rounded_repr
 from crossmargin.errors import InputError
+from crossmargin.locations.schema import base_asset
 from crossmargin.risk.revalue import ScenarioRevaluer
 from crossmargin.risk.var import sensitivities
 
@@ -38,6 +40,7 @@ DEFAULT_CORR_THRESHOLD = 0.3
 MATERIAL_FRAC = 0.05
 
 
+@rounded_repr
 @dataclass(frozen=True)
 class WrongWayRisk:
     """Wrong-way figures of one account (USD unless stated)."""
@@ -113,14 +116,22 @@ def wrong_way_risk(
         )
     sens = sensitivities(revaluer)
     deposits = revaluer.deposits_usd()
-    by_asset: dict[str, tuple[float, float]] = {}
+    # the lots of one asset (ETH, ETH@arbitrum: issue #17) are one asset here
+    value_of: dict[str, float] = {}
+    delta_of: dict[str, float] = {}
+    moves: dict[str, bool] = {}
     for k, symbol in enumerate(revaluer.asset_symbols):
-        value = deposits.get(symbol, 0.0)
+        base = base_asset(symbol)
+        value_of[base] = value_of.get(base, 0.0) + deposits.get(symbol, 0.0)
+        delta_of[base] = delta_of.get(base, 0.0) + float(sens.equity_delta[k])
+        moves[base] = moves.get(base, False) or float(np.std(r[:, k])) > 0.0
+    by_asset: dict[str, tuple[float, float]] = {}
+    for symbol, value in value_of.items():
         if value <= 0.0:
             continue
-        exposure_delta = float(sens.equity_delta[k]) - value
+        exposure_delta = delta_of[symbol] - value
         by_asset[symbol] = (value, exposure_delta)
-        if exposure_delta > MATERIAL_FRAC * value and float(np.std(r[:, k])) > 0.0:
+        if exposure_delta > MATERIAL_FRAC * value and moves[symbol]:
             reasons.append(
                 f"{symbol} collateral (USD {value:,.0f}) behind positions that lose "
                 f"USD {exposure_delta / 100:,.0f} per 1 % fall of {symbol}"

@@ -151,6 +151,13 @@ class MarginCore:
 
         Does nothing if the database already holds a genesis (the ledger is the truth then).
         """
+        from crossmargin.locations.view import refuse_located
+
+        refuse_located(  # the ledger has no located rows: never margin without them
+            book,
+            "the live service does not credit collateral at other locations yet; "
+            "use 'crossmargin margin' / 'crossmargin transfer' for this book",
+        )
         cfg = config or ServiceConfig()
         ledger = Ledger(engine)
         with engine.connect() as connection:

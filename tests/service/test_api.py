@@ -333,3 +333,15 @@ def test_detail_of_an_account_borrowing_its_underlying(api: Any) -> None:
     detail = client.get("/v1/accounts/borrower", headers=h(keys.alice))
     assert detail.status_code == 200
     assert "error" in detail.json()["greeks"]
+
+
+@pytest.mark.parametrize("after_seq", [str(2**63), str(10**30), "-1", "1e3"])
+def test_event_cursor_beyond_64_bits_is_a_422(api: Any, after_seq: str) -> None:
+    """A sequence number is a 64-bit integer in the database; a larger cursor (found by the
+    schemathesis fuzz: an OverflowError and a 500) is refused naming the field."""
+    client, keys, _ = api
+    response = client.get(f"/v1/events?after_seq={after_seq}", headers=h(keys.auditor))
+    assert response.status_code == 422, response.text
+    assert "after_seq" in response.json()["error"]
+    ok = client.get(f"/v1/events?after_seq={2**63 - 1}", headers=h(keys.auditor))
+    assert ok.status_code == 200 and ok.json()["events"] == []

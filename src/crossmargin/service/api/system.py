@@ -32,7 +32,8 @@ def system(core: CoreDep) -> dict[str, Any]:
 @router.get("/events", dependencies=[require("admin", "auditor")])
 def events(
     core: CoreDep,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    # a sequence number is a 64-bit integer in SQLite and PostgreSQL: larger is a 422, not a 500
+    after_seq: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     kind: Annotated[str | None, Query(max_length=32)] = None,
     newest_first: bool = False,

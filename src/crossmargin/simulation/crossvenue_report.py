@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crossmargin.htmlpage import figure_png, html_table, page_head
+from crossmargin.htmlpage import figure_png, html_table, page_head, usd_axis
 from crossmargin.simulation.crossvenue import HaltResult, VenueResult
 
 
@@ -105,7 +105,7 @@ def render_crossvenue_html(
     for name, steps in (("cross-chain", halt.cross_chain), ("one chain", halt.one_chain)):
         ax.plot([s.step for s in steps], [s.bad_debt_usd for s in steps], marker="o", label=name)
     ax.set_xlabel("step")
-    ax.set_ylabel("cumulative bad debt, USD")
+    usd_axis(ax.yaxis, "cumulative bad debt")
     ax.legend()
     parts.append(f"<figure>{figure_png(fig)}</figure>")
     for label, result in venues.items():
@@ -119,7 +119,7 @@ def render_crossvenue_html(
         first = next(iter(result.rounds.values()))
         ax.plot([r.round for r in first], [r.outside_usd for r in first], "k--", label="outside")
         ax.set_xlabel("round")
-        ax.set_ylabel("oracle (venue) price, USD")
+        usd_axis(ax.yaxis, "oracle (venue) price")
         ax.legend()
         parts.append(f"<figure>{figure_png(fig)}</figure>")
     parts.append("</body></html>")

@@ -149,10 +149,12 @@ def option_requirement_usd(
         R_{init} = \max(|q| \max(f_I S - OTM, f_{I,min} S), R_{maint})
 
     (0.075, 0.15, 0.10 by default). The mark itself enters health through the position's PnL,
-    so it is not added here. A long option needs nothing: its premium is its worst loss.
+    so it is not added here. A long option needs no maintenance margin (its premium is its
+    worst loss) and pays its premium in full at init, :math:`|q| V` (the one rule changed since
+    the freeze: Cboe's "long options: pay in full", applied to the kernel on 2026-11-30).
     """
     if qty >= 0.0:
-        return 0.0
+        return 0.0 if level == MAINT else qty * mark_usd
     abs_qty = -qty
     maint = abs_qty * max(maint_frac * underlying_usd, maint_frac * mark_usd)
     if level == MAINT:

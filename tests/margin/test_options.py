@@ -10,7 +10,9 @@ Outside references:
   - short call: IM = max(0.15 S - OTM, 0.10 S) + mark, MM = 0.075 S + mark;
   - short put: IM = max(max(0.15 S - OTM, 0.10 S) + mark, MM),
     MM = max(0.075 S, 0.075 mark) + mark;
-  - long call / put: IM = MM = 0 (the premium was paid).
+  - long call / put: MM = 0; IM = 0 once the premium is paid from the balance. Positions here
+    carry their entry price and PnL, so the kernel charges the premium at init instead,
+    IM = |q| mark (Cboe Margin Manual: long options are paid for in full, no loan value).
 """
 
 from __future__ import annotations
@@ -81,9 +83,32 @@ def test_long_option_equity_is_the_quantlib_black76_premium(
     report = MarginEngine(_book(1.0, strike, option_type, usdc=0.0)).margin()[0]
     premium = _quantlib(strike, option_type=option_type)
     assert report.equity_usd == pytest.approx(premium, rel=1e-12)
-    # a long option needs no margin: init health is its (PnL-weighted) premium
-    assert report.init.weighted_liabilities_usd == 0.0
-    assert report.init.health_usd == pytest.approx(premium, rel=1e-12)
+    # no maintenance margin for a long (its premium is its worst loss): maint health is the
+    # premium; at init the premium is paid in full (Cboe Margin Manual, "long puts or calls":
+    # 100 % of the purchase price), so a paid-for option lends nothing: init health 0
+    assert report.maint.weighted_liabilities_usd == 0.0
+    assert report.maint.health_usd == pytest.approx(premium, rel=1e-12)
+    assert report.init.weighted_liabilities_usd == pytest.approx(premium, rel=1e-12)
+    assert report.init.health_usd == pytest.approx(0.0, abs=1e-9 * premium)
+
+
+def test_buying_an_option_takes_its_premium_from_init_health() -> None:
+    """A trade at the mark leaves equity and maint health unchanged and lowers init health by
+    exactly the premium, so the largest buy is bounded (before: unbounded, no cost at init)."""
+    from crossmargin.margin.solvers import max_trade
+
+    book = _book(1.0, 3200.0, "call", usdc=10_000.0)
+    engine = MarginEngine(book)
+    before = engine.margin()[0]
+    premium = _quantlib(3200.0, option_type="call")
+    after = engine.what_if("a", trades=[Trade(market="ETH-OPT", qty=10.0)]).after
+    assert after.equity_usd == pytest.approx(before.equity_usd, rel=1e-12)
+    assert after.maint.health_usd == pytest.approx(before.maint.health_usd, rel=1e-12)
+    drop = before.init.health_usd - after.init.health_usd
+    assert drop == pytest.approx(10.0 * premium, rel=1e-9)
+    buy = max_trade(book, "a", "ETH-OPT", "buy")
+    assert not buy.unbounded
+    assert buy.amount == pytest.approx(before.init.health_usd / premium, rel=1e-6)
 
 
 def test_short_otm_call_standard_margin_bitcom() -> None:

@@ -378,7 +378,8 @@ class OptionMarket(_MarketBase):
     """A European option on ``underlying``, premium and strike in settle-asset units.
 
     Cross and isolated accounts margin it by the standard (per-position) option rule of Deribit
-    and bit.com: a long option needs no margin (its premium is its value); a short one needs
+    and bit.com: a long option needs no maintenance margin and its premium ``|q| V`` at init
+    (paid in full: it lends nothing to other positions); a short one needs
     ``|q| max(maint_margin_frac S, maint_margin_frac V)`` at maint and
     ``|q| max(initial_margin_frac S - OTM, initial_min_margin_frac S, <maint>)`` at init, with
     ``S`` the underlying price, ``V`` the option's mark and ``OTM`` its out-of-the-money amount

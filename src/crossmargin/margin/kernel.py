@@ -274,7 +274,10 @@ def position_requirement_usd(
         R_{maint} = |q| \max(f_M S, f_M V), \qquad
         R_{init} = \max(|q| \max(f_I S - OTM, f_{I,min} S), R_{maint})
 
-    (0.075, 0.15, 0.10 by default); nothing for a long (its premium is its worst loss). The mark
+    (0.075, 0.15, 0.10 by default). A long needs no maintenance margin (its premium is its worst
+    loss) but pays its premium in full at init: :math:`R_{init} = |q| V` (Cboe Margin Manual,
+    "long puts or calls: pay for the option in full"; Deribit and bit.com debit the premium
+    from the available balance). The mark
     itself enters health through the position's PnL. Both rules are evaluated and the market's
     kind selects one (a select, not a branch: the row mix is random).
     """
@@ -307,8 +310,11 @@ def position_requirement_usd(
         * max(mk[m, MK_INIT_FRAC] * underlying_usd - otm, mk[m, MK_MIN_FRAC] * underlying_usd),
         option_maint,
     )
-    option_req = option_maint if level == MAINT else option_init
-    option_req = option_req if qty < 0.0 else 0.0
+    short_req = option_maint if level == MAINT else option_init
+    # a long pays its premium in full at init (Cboe margin manual; Deribit's premium paid up
+    # front): the mark is counted through the PnL, so requiring |q| V leaves -|q| entry
+    long_req = 0.0 if level == MAINT else abs_qty * mark_usd
+    option_req = short_req if qty < 0.0 else long_req
     return option_req if mk[m, MK_IS_OPTION] != 0.0 else future_req
 
 

@@ -26,8 +26,7 @@ ToOpt = Annotated[str, typer.Option("--to", help="Destination location.")]
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``transfer`` and ``crossvenue`` to ``app``."""
-    register_crossvenue(app)
+    """Add ``transfer`` and then ``crossvenue`` to ``app`` (the order of the help's list)."""
 
     @app.command(
         epilog=examples(
@@ -104,6 +103,8 @@ def register(app: typer.Typer) -> None:
                 status,
             )
         console.print(table)
+
+    register_crossvenue(app)
 
 
 def register_crossvenue(app: typer.Typer) -> None:

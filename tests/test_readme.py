@@ -140,3 +140,17 @@ def test_readme_python_blocks_run(workdir: Path) -> None:
             check=False,
         )
         assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_readme_portfolio_file_is_a_valid_book() -> None:
+    """The portfolio-file example of the README loads and margins (orders, locations, depth)."""
+    import yaml
+
+    from crossmargin.book import book_from_data
+
+    text = README.read_text(encoding="utf-8")
+    (block,) = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    book = book_from_data(yaml.safe_load(block))
+    assert book.accounts[0].orders and book.locations and book.depth
+    (report,) = crossmargin.margin(book)
+    assert report.equity_usd > 0.0

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # types only: the margin command must not import scipy/pandas
     from rich.console import Console
 
     from crossmargin.haircuts.dynamic import HaircutRecommendation
-    from crossmargin.margin.engine import (
+    from crossmargin.margin.results import (
         AccountMargin,
         BucketMargin,
         CapitalComparison,
@@ -108,7 +108,7 @@ def margin_table(reports: Sequence[AccountMargin], title: str = "Margin") -> Tab
 
 def _status(figures: AccountMargin | BucketMargin) -> Text:
     """An isolated account is liquidatable (or reduce-only) if any of its buckets is."""
-    from crossmargin.margin.engine import AccountMargin
+    from crossmargin.margin.results import AccountMargin
 
     if isinstance(figures, AccountMargin):
         liquidatable, reduce_only = figures.liquidatable, not figures.can_open_risk

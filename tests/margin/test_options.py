@@ -27,8 +27,9 @@ from crossmargin.book import book_from_data
 from crossmargin.errors import InputError
 from crossmargin.liquidation import LiquidationConfig, LiquidationEngine
 from crossmargin.margin import MarginEngine
-from crossmargin.margin.engine import Trade, evaluate_arrays
+from crossmargin.margin.engine import evaluate_arrays
 from crossmargin.margin.kernel import market_marks_usd
+from crossmargin.margin.results import Trade
 from tests.helpers import asset
 
 ql = pytest.importorskip("QuantLib")

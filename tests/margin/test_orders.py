@@ -16,7 +16,8 @@ import pytest
 
 import crossmargin as cm
 from crossmargin.book.io import book_from_data
-from crossmargin.margin.engine import MarginEngine, Trade
+from crossmargin.margin.engine import MarginEngine
+from crossmargin.margin.results import Trade
 from tests.helpers import asset
 from tests.margin.test_anchors import mango_book
 

@@ -21,7 +21,8 @@ import pytest
 
 from crossmargin.book.io import book_from_data, load_book
 from crossmargin.errors import InputError, NotSupportedError
-from crossmargin.margin.engine import MarginEngine, Trade
+from crossmargin.margin.engine import MarginEngine
+from crossmargin.margin.results import Trade
 from crossmargin.margin.solvers import max_all, max_borrow, max_swap, max_trade, max_withdraw
 from tests.helpers import asset
 

@@ -159,7 +159,8 @@ def register(app: typer.Typer) -> None:
         """An account before and after a hypothetical trade, withdrawal or price move."""
         from crossmargin.book.io import load_book
         from crossmargin.locations.view import located_view
-        from crossmargin.margin.engine import MarginEngine, Trade
+        from crossmargin.margin.engine import MarginEngine
+        from crossmargin.margin.results import Trade
         from crossmargin.report import print_what_if
 
         trades = []

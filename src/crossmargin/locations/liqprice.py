@@ -19,7 +19,8 @@ import numpy as np
 
 from crossmargin.locations.view import LocatedView
 from crossmargin.margin.arrays import MAINT
-from crossmargin.margin.engine import AccountMargin, LiquidationPrice, MarginEngine
+from crossmargin.margin.engine import MarginEngine
+from crossmargin.margin.results import AccountMargin, LiquidationPrice
 
 _DOWN = np.geomspace(1.0, 1e-6, 64)[1:]
 _UP = np.geomspace(1.0, 1e6, 64)[1:]

@@ -10,22 +10,24 @@ from crossmargin.margin.arrays import (
     compile_market,
 )
 from crossmargin.margin.engine import (
-    AccountMargin,
-    BucketMargin,
-    CapitalComparison,
-    Contribution,
-    LevelFigures,
-    LiquidationPrice,
     MarginArrays,
     MarginEngine,
-    Trade,
-    WhatIf,
     account_margins,
     evaluate_arrays,
     explain_arrays,
     liquidation_price_arrays,
 )
 from crossmargin.margin.kernel import evaluate_groups, health_kernel
+from crossmargin.margin.results import (
+    AccountMargin,
+    BucketMargin,
+    CapitalComparison,
+    Contribution,
+    LevelFigures,
+    LiquidationPrice,
+    Trade,
+    WhatIf,
+)
 
 __all__ = [
     "INIT",

@@ -35,8 +35,9 @@ from crossmargin.display import rounded_repr
 from crossmargin.errors import InputError
 from crossmargin.locations.schema import LOCATED_SEP, base_asset
 from crossmargin.margin.arrays import compile_market
-from crossmargin.margin.engine import AccountMargin, MarginEngine, Trade, apply_changes
+from crossmargin.margin.engine import MarginEngine, apply_changes
 from crossmargin.margin.kernel import market_marks_usd
+from crossmargin.margin.results import AccountMargin, Trade
 from crossmargin.risk.returns import (
     MissingReturnsError,
     ReturnData,

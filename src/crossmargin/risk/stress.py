@@ -24,7 +24,8 @@ from crossmargin.book.schema import SHOCK_MAX, Book
 from crossmargin.display import rounded_repr
 from crossmargin.errors import InputError, UnknownNameError
 from crossmargin.locations.schema import base_asset
-from crossmargin.margin.engine import AccountMargin, MarginEngine
+from crossmargin.margin.engine import MarginEngine
+from crossmargin.margin.results import AccountMargin
 
 #: A relative move: finite, > -100 % and <= SHOCK_MAX (docs/methodology.md, "Bounds")
 Shock = Annotated[float, Field(gt=-1.0, le=SHOCK_MAX, strict=True, allow_inf_nan=False)]

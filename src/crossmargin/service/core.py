@@ -46,8 +46,9 @@ from crossmargin.margin.arrays import (
     compile_accounts,
     compile_market,
 )
-from crossmargin.margin.engine import Trade, apply_changes
+from crossmargin.margin.engine import apply_changes
 from crossmargin.margin.kernel import market_marks_usd
+from crossmargin.margin.results import Trade
 from crossmargin.market.oracle import AggregatedPrice, OracleBook, OracleState, Quote
 from crossmargin.service import db
 from crossmargin.service.config import ServiceConfig

@@ -188,7 +188,8 @@ def what_if(
     the oracle's conservative valuation, through the same kernel as the live figures; a
     portfolio-mode account through its scenario grid. ``blocked`` lists the changes that add
     risk on an asset whose oracle is not healthy."""
-    from crossmargin.margin.engine import MarginEngine, Trade, WhatIf, apply_changes
+    from crossmargin.margin.engine import MarginEngine, apply_changes
+    from crossmargin.margin.results import Trade, WhatIf
 
     trades = [Trade(market=t.market, qty=t.qty) for t in body.trades]
     with core.lock:

@@ -83,6 +83,17 @@ def test_margin_one_account_with_price_and_mode(book_file: Path) -> None:
     assert all(a["mode"] == "isolated" for a in json.loads(iso.output)["accounts"])
 
 
+def test_a_bucket_without_debt_reads_no_debt_not_infinity(book_file: Path) -> None:
+    """The health ratio WA / WL of iso-trader's free bucket (no liabilities) is unbounded: the
+    table says so in words, JSON gives null; never a printed inf."""
+    table = runner.invoke(app, ["margin", str(book_file)], env={"COLUMNS": "200"})
+    free = next(line for line in table.output.splitlines() if "└ free" in line)
+    assert "no debt" in free and "∞" not in table.output and "inf" not in free
+    data = json.loads(runner.invoke(app, ["margin", str(book_file), "--json"]).output)
+    iso = next(a for a in data["accounts"] if a["account_id"] == "iso-trader")
+    assert any(b["maint"]["health_ratio"] is None for b in iso["buckets"])
+
+
 def test_margin_explain(book_file: Path) -> None:
     result = runner.invoke(
         app, ["margin", str(book_file), "--json", "--account", "sol-degen", "--explain", "maint"]

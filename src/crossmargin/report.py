@@ -57,7 +57,8 @@ def price(value: float | None) -> str:
 
 
 def ratio(value: float) -> str:
-    return "∞" if math.isinf(value) else f"{value:.3f}"
+    """Health ratio WA / WL to 3 decimals; "no debt" where WL is 0 (the ratio is unbounded)."""
+    return "no debt" if math.isinf(value) else f"{value:.3f}"
 
 
 def plain(text: str, style: str = "") -> Text:

@@ -33,6 +33,36 @@ def asset(
     }
 
 
+def lp_book_data() -> dict[str, Any]:
+    """A book whose one account ``lp`` holds a Uniswap v3 LP position (ticks 76,020-84,000,
+    liquidity 1,000, haircut 20 %) in pool ``eth-v3`` at ETH 3,000 and owes 20,000 USDC."""
+    return {
+        "assets": {
+            "USDC": asset(1.0),
+            "ETH": asset(3000.0, 0.8, 0.9, 1.2, 1.1),
+        },
+        "pools": {
+            "eth-v3": {
+                "kind": "concentrated",
+                "base": "ETH",
+                "quote": "USDC",
+                "price": 3000.0,
+                "ranges": [{"tick_lower": 76020, "tick_upper": 84000, "liquidity": 1000.0}],
+            }
+        },
+        "accounts": [
+            {
+                "id": "lp",
+                "balances": {"USDC": -20000},
+                "lp_positions": [
+                    {"pool": "eth-v3", "tick_lower": 76020, "tick_upper": 84000}
+                    | {"liquidity": 1000.0, "haircut_frac": 0.2}
+                ],
+            }
+        ],
+    }
+
+
 #: Drift v2 DV-3 (programs/drift/src/math/margin/tests.rs, calculate_user_equity_value_tests):
 #: unrealized PnL in USD -> floor(1e4 x initial PnL weight) with pnl imf factor 0.001.
 DRIFT_DV3_PNL_WEIGHTS: list[tuple[float, int]] = [

@@ -17,6 +17,7 @@ from crossmargin.amm.lp import LPPosition, gamma_loss_usd
 from crossmargin.book.io import book_from_data
 from crossmargin.errors import InputError
 from crossmargin.locations.timeline import account_figures
+from tests.helpers import lp_book_data
 
 LO, HI = -887220, 887220
 
@@ -64,33 +65,7 @@ def test_out_of_range_is_one_token() -> None:
 
 
 def test_lp_collateral_through_the_kernel() -> None:
-    weights = {"init_liab_weight": 1.2, "maint_liab_weight": 1.1}
-    data = {
-        "assets": {
-            "USDC": {"price": 1.0, "init_asset_weight": 1.0, "maint_asset_weight": 1.0}
-            | {"init_liab_weight": 1.0, "maint_liab_weight": 1.0},
-            "ETH": {"price": 3000.0, "init_asset_weight": 0.8, "maint_asset_weight": 0.9} | weights,
-        },
-        "pools": {
-            "eth-v3": {
-                "kind": "concentrated",
-                "base": "ETH",
-                "quote": "USDC",
-                "price": 3000.0,
-                "ranges": [{"tick_lower": 76020, "tick_upper": 84000, "liquidity": 1000.0}],
-            }
-        },
-        "accounts": [
-            {
-                "id": "lp",
-                "balances": {"USDC": -20000},
-                "lp_positions": [
-                    {"pool": "eth-v3", "tick_lower": 76020, "tick_upper": 84000}
-                    | {"liquidity": 1000.0, "haircut_frac": 0.2}
-                ],
-            }
-        ],
-    }
+    data = lp_book_data()
     equity, _, maint = account_figures(book_from_data(data), "lp")
     x, y = LPPosition(76020, 84000, 1000.0).amounts(3000.0)
     assert equity == pytest.approx(x * 3000 + y - 20000)

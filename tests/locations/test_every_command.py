@@ -20,6 +20,7 @@ import yaml
 from typer.testing import CliRunner
 
 from crossmargin.cli import app
+from tests.helpers import lp_book_data
 
 runner = CliRunner()
 ETH_QTY = 12.0  # 10 at arbitrum + 2 in flight
@@ -317,33 +318,7 @@ def test_located_view_is_idempotent_with_lp_positions() -> None:
     from crossmargin.locations.view import located_view
     from crossmargin.margin.engine import MarginEngine
 
-    data = {
-        "assets": {
-            "USDC": {"price": 1.0, "init_asset_weight": 1.0, "maint_asset_weight": 1.0}
-            | {"init_liab_weight": 1.0, "maint_liab_weight": 1.0},
-            "ETH": {"price": 3000.0, "init_asset_weight": 0.8, "maint_asset_weight": 0.9}
-            | {"init_liab_weight": 1.2, "maint_liab_weight": 1.1},
-        },
-        "pools": {
-            "eth-v3": {
-                "kind": "concentrated",
-                "base": "ETH",
-                "quote": "USDC",
-                "price": 3000.0,
-                "ranges": [{"tick_lower": 76020, "tick_upper": 84000, "liquidity": 1000.0}],
-            }
-        },
-        "accounts": [
-            {
-                "id": "lp",
-                "balances": {"USDC": -20000},
-                "lp_positions": [
-                    {"pool": "eth-v3", "tick_lower": 76020, "tick_upper": 84000}
-                    | {"liquidity": 1000.0, "haircut_frac": 0.2}
-                ],
-            }
-        ],
-    }
+    data = lp_book_data()
     once = located_view(book_from_data(data)).book
     twice = located_view(once).book
     assert twice.accounts[0].balances == once.accounts[0].balances
